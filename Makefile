@@ -1,0 +1,124 @@
+# resortd — build, run, test, fuzz, bench, package.
+# `make run` and `make test` install missing Debian packages first (scripts/install-deps.sh).
+
+CC      ?= cc
+PKGS    := lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto libcjson libjwt sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llmdb -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -ljwt -lsqlite3)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CSTD    := -std=c11 -D_GNU_SOURCE
+INCS    := -Iinclude $(PKG_CFLAGS)
+CFLAGS_RELEASE := -O2 -g $(CSTD) $(WARN) $(INCS)
+CFLAGS_ASAN    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                  -fno-sanitize-recover=all $(CSTD) $(WARN) $(INCS)
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+
+CORE_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+SCHEMA    := $(sort $(wildcard schema/*.sql))
+GEN       := build/gen/schema_sql.c
+HDRS      := $(wildcard include/*.h)
+
+REL_OBJS  := $(patsubst src/%.c,build/release/%.o,$(CORE_SRCS)) build/release/schema_sql.o
+ASAN_OBJS := $(patsubst src/%.c,build/asan/%.o,$(CORE_SRCS)) build/asan/schema_sql.o
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRCS))
+
+PYTEST    := /usr/bin/python3 -m pytest
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+
+.PHONY: all run deps deps-test deps-bench test unit api fuzz fuzz-smoke bench deb rpm pkg-test \
+        fmt check-fmt clean
+
+all: resortd
+
+resortd: build/release/main.o $(REL_OBJS)
+	$(CC) $(CFLAGS_RELEASE) -o $@ $^ $(LDLIBS)
+
+build/resortd-asan: build/asan/main.o $(ASAN_OBJS)
+	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
+
+$(GEN): $(SCHEMA) scripts/embed-schema.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-schema.sh $(SCHEMA) > $@
+
+build/release/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_RELEASE) -c -o $@ $<
+
+build/asan/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
+
+build/release/schema_sql.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_RELEASE) -c -o $@ $<
+
+build/asan/schema_sql.o: $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
+
+build/asan/test_%: tests/unit/test_%.c $(ASAN_OBJS)
+	$(CC) $(CFLAGS_ASAN) -o $@ $< $(ASAN_OBJS) $(LDLIBS) -lcmocka
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+deps-bench:
+	@scripts/install-deps.sh bench
+
+run: deps
+	$(MAKE) resortd
+	./resortd serve --demo
+
+test: deps-test
+	$(MAKE) unit
+	$(MAKE) api
+	$(MAKE) fuzz-smoke
+	$(MAKE) pkg-test
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+api: build/resortd-asan resortd
+	RESORTD_BIN=$(CURDIR)/build/resortd-asan $(PYTEST) -q tests/api
+
+build/fuzz/%: fuzz/%.c $(CORE_SRCS) $(GEN) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined $(CSTD) -Iinclude $(PKG_CFLAGS) \
+		-o $@ $< $(CORE_SRCS) $(GEN) $(LDLIBS)
+
+fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus/$$t; \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$t fuzz/corpus/$$t; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=15
+
+bench: deps-bench resortd
+	bench/run.sh
+
+deb: resortd
+	packaging/build-deb.sh
+
+rpm: resortd
+	packaging/build-rpm.sh
+
+pkg-test: deb rpm
+	$(PYTEST) -q tests/pkg
+
+fmt:
+	clang-format -i src/*.c include/*.h tests/unit/*.c fuzz/*.c
+
+check-fmt:
+	clang-format --dry-run --Werror src/*.c include/*.h tests/unit/*.c fuzz/*.c
+
+clean:
+	rm -rf build resortd

@@ -1,0 +1,90 @@
+/*
+ * http.h — the HTTP layer handlers see: a request, its route parameters, query, headers
+ * and body, a per-request arena, the worker's read handles, and ways to reply.
+ *
+ * Threads: each worker runs one libevent loop; a request lives on its worker's thread from
+ * arrival to reply. http_submit hands a command to the writer and resumes the request on
+ * its own loop when the command's events are visible, so no worker ever blocks.
+ * Ownership: a struct http_req and everything in its arena are freed when the reply is
+ * sent; pointers returned by the getters live that long.
+ */
+#ifndef RSD_HTTP_H
+#define RSD_HTTP_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "config.h"
+#include "projector.h"
+#include "readmodel.h"
+#include "rsd.h"
+#include "store.h"
+#include "writer.h"
+
+struct http_req;
+struct metrics;
+
+/* What the whole server shares; owned by main. */
+struct server {
+	struct config *config;
+	struct store *store;
+	struct writer *writer;
+	struct projector *projector;
+	struct metrics *metrics;
+	char catalog_path[4096];
+};
+
+/* Starts the workers on srv's listen address. Errors: RSD_EIO with f filled. */
+int http_start(struct server *srv, struct rsd_fail *f);
+
+/* Shutdown, in this order: stop accepting new connections (every worker, on its own loop);
+ * wait up to grace_ms for requests in flight to finish, while the loops keep running so
+ * completions from the writer and projector still reach them; then, after the writer and
+ * projector are stopped, end the loops and free the workers. */
+void http_stop_accepting(void);
+void http_drain(int grace_ms);
+void http_free(void);
+
+/* The port actually bound (useful with port 0). */
+int http_bound_port(void);
+
+/* Requests in flight and connections open, across workers (metrics). */
+uint64_t http_in_flight(void);
+uint64_t http_connections_open(void);
+uint64_t http_connections_refused(void);
+
+/* --- for handlers --- */
+struct server *http_req_server(struct http_req *req);
+struct arena *http_req_arena(struct http_req *req);
+struct readmodel_reader *http_req_reader(struct http_req *req);
+const char *http_req_param(struct http_req *req, const char *name);
+/* The decoded value of query parameter name, or NULL. */
+const char *http_req_query(struct http_req *req, const char *name);
+/* Fails (RSD_EINVAL, field named) when the query holds a parameter not in allowed. */
+int http_req_query_only(struct http_req *req, const char *const *allowed, struct rsd_fail *f);
+const char *http_req_header(struct http_req *req, const char *name);
+const char *http_req_body(struct http_req *req, size_t *len);
+const char *http_req_method(struct http_req *req);
+
+void http_header_add(struct http_req *req, const char *name, const char *value);
+
+/* Replies status with body serialized as application/json (body may be NULL: no body). */
+void http_reply_json(struct http_req *req, int status, const cJSON *body);
+void http_reply_text(struct http_req *req, int status, const char *content_type,
+		     const char *text, size_t len);
+/* Replies a problem document for err (status chosen by router_status). */
+void http_reply_error(struct http_req *req, int err, const struct rsd_fail *f);
+/* Replies a problem document with an explicit status. */
+void http_reply_problem(struct http_req *req, int status, const char *detail, const char *field);
+
+/*
+ * Submits cmd to the writer. When it has committed and its events are visible to this
+ * worker's reads (or it failed), calls then(req, cmd, result) on the request's own thread.
+ * result is cmd->result, or RSD_ETIMEDOUT when the read model did not catch up in time.
+ */
+void http_submit(struct http_req *req, struct command *cmd,
+		 void (*then)(struct http_req *req, struct command *cmd, int result));
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * readmodel.h — the SQLite database catalog.db: the read model projected from the log.
+ *
+ * One writer connection belongs to the projector (WAL, migrations applied at open);
+ * each worker has its own read-only connection with a small cache of prepared statements.
+ * The projector's cursor per origin lives in the table projector_cursor, written in the
+ * same transaction as the rows it produced.
+ */
+#ifndef RSD_READMODEL_H
+#define RSD_READMODEL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "limits_rsd.h"
+#include "rsd.h"
+
+/* One migration, embedded from schema/NNN_name.sql at build time. */
+struct readmodel_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+extern const struct readmodel_migration readmodel_migrations[];
+extern const int readmodel_migrations_count;
+
+/*
+ * Opens path for writing (creating it), in WAL mode, and applies the migrations newer than
+ * its user_version, each in a transaction. Errors: RSD_EIO with f filled.
+ */
+int readmodel_open_writer(const char *path, sqlite3 **out, struct rsd_fail *f);
+
+/* A worker's read-only connection and its statement cache. */
+struct readmodel_reader {
+	sqlite3 *db;
+	int count;
+	struct {
+		const char *sql; /* compared by address: callers pass string literals */
+		sqlite3_stmt *stmt;
+	} cache[STMT_CACHE_MAX];
+};
+
+/* Opens path read-only. Errors: RSD_EIO with f filled. */
+int readmodel_reader_open(struct readmodel_reader *r, const char *path, struct rsd_fail *f);
+
+/*
+ * Returns the prepared statement for sql (a string literal), reset and with bindings
+ * cleared, or NULL on an SQL error (logged). The statement stays owned by r.
+ */
+sqlite3_stmt *readmodel_stmt(struct readmodel_reader *r, const char *sql);
+
+/* Finalizes every cached statement and closes the connection. */
+void readmodel_reader_close(struct readmodel_reader *r);
+
+/* The projector's cursor for origin: 0 when it has applied nothing of it. */
+int readmodel_cursor_get(sqlite3 *db, const char *origin, uint64_t *seq);
+int readmodel_cursor_set(sqlite3 *db, const char *origin, uint64_t seq);
+
+/* Runs sql (no results) on db; Errors: RSD_EIO with f filled. */
+int readmodel_exec(sqlite3 *db, const char *sql, struct rsd_fail *f);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * rsd.h — what every module shares: the error enum, the failure detail that travels with
+ * an error to the HTTP layer, the three ways to fail hard, clocks and ids.
+ *
+ * Errors: 0 is success, negative values are enum rsd_err. Functions return them and put
+ * results in out-parameters. Only router.c turns an error into an HTTP status.
+ */
+#ifndef RSD_H
+#define RSD_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rsd_err {
+	RSD_OK = 0,
+	RSD_EINVAL = -1,        /* the caller's input is malformed or out of range */
+	RSD_ENOTFOUND = -2,     /* no such thing */
+	RSD_ECONFLICT = -3,     /* the state forbids it now */
+	RSD_EPRECONDITION = -4, /* a version the caller named is stale */
+	RSD_EFULL = -5,         /* the LMDB map is full */
+	RSD_EIO = -6,           /* storage failed */
+	RSD_EBUSY = -7,         /* a queue is full; try again */
+	RSD_ETIMEDOUT = -8,     /* a wait ran out (write is durable, not yet visible) */
+	RSD_ESHUTDOWN = -9,     /* the server is stopping */
+	RSD_EINTERNAL = -10,    /* a bug or an impossible state */
+	RSD_ETOOBIG = -11,      /* a body or field is larger than allowed */
+	RSD_EMEDIA = -12,       /* unsupported content type */
+};
+
+/* Returns a short English phrase for err; never NULL. */
+const char *rsd_strerror(int err);
+
+#define RSD_FIELD_BYTES_MAX 96
+#define RSD_DETAIL_BYTES_MAX 320
+
+/* Why something failed, for the problem document: which field (may be empty) and why. */
+struct rsd_fail {
+	char field[RSD_FIELD_BYTES_MAX];
+	char detail[RSD_DETAIL_BYTES_MAX];
+};
+
+/* Fills f (when not NULL) and returns err, so callers can write `return rsd_failf(...)`. */
+int rsd_failf(struct rsd_fail *f, int err, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Allocation that aborts on out-of-memory: the only way resortd handles OOM. */
+void *rsd_malloc(size_t n);
+void *rsd_calloc(size_t count, size_t n);
+void *rsd_realloc(void *p, size_t n);
+char *rsd_strdup(const char *s);
+char *rsd_strndup(const char *s, size_t n);
+
+/* Prints "resortd: <message>" to stderr and exits with status 1. Start-up only. */
+_Noreturn void rsd_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* An invariant that stays checked in release builds. */
+#define RSD_ASSERT(cond)                                                                          \
+	((cond) ? (void)0 : rsd_assert_fail(#cond, __FILE__, __LINE__))
+_Noreturn void rsd_assert_fail(const char *what, const char *file, int line);
+
+/* Wall clock in milliseconds since the epoch, and a monotonic clock in nanoseconds. */
+uint64_t rsd_now_ms(void);
+uint64_t rsd_mono_ns(void);
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds into out (>= 25 bytes). */
+void rsd_time_format(uint64_t ms, char *out, size_t outlen);
+
+/* Writes prefix + 16 random lowercase hex digits into out (NUL-terminated). */
+void rsd_id_new(const char *prefix, char *out, size_t outlen);
+
+/* Fills buf with n random bytes from the kernel; aborts if the kernel cannot. */
+void rsd_random(void *buf, size_t n);
+
+/* Big-endian encoding for LMDB keys, so that keys sort as numbers. */
+void rsd_put_be64(unsigned char *p, uint64_t v);
+uint64_t rsd_get_be64(const unsigned char *p);
+void rsd_put_be32(unsigned char *p, uint32_t v);
+uint32_t rsd_get_be32(const unsigned char *p);
+void rsd_put_be16(unsigned char *p, uint16_t v);
+uint16_t rsd_get_be16(const unsigned char *p);
+
+/* Counts UTF-8 code points in s[0..len); returns -1 when s is not valid UTF-8. */
+long rsd_utf8_chars(const char *s, size_t len);
+
+#endif

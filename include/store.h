@@ -1,0 +1,83 @@
+/*
+ * store.h — the LMDB environment `state/` and its named databases.
+ *
+ * The environment is always durable: it is opened with MDB_NOTLS only, never with
+ * MDB_NOSYNC, MDB_NOMETASYNC, MDB_MAPASYNC or MDB_WRITEMAP (store_flags_durable checks).
+ * Write transactions belong to writer.c; store_open's start-up transaction that creates
+ * the databases and the node id is the one exception, before any thread exists.
+ */
+#ifndef RSD_STORE_H
+#define RSD_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "limits_rsd.h"
+#include "rsd.h"
+
+struct store {
+	MDB_env *env;
+	MDB_dbi log;      /* (origin, seq) -> event; eventlog.c */
+	MDB_dbi entities; /* entity id -> kind, version, deleted: existence and ETags */
+	MDB_dbi cursors;  /* peer or origin -> last seq applied or shipped */
+	MDB_dbi meta;     /* name -> value: node id, schema version */
+	char node_id[NODE_ID_BYTES_MAX + 1];
+	uint64_t map_bytes;
+};
+
+/*
+ * Opens (creating when missing) dir/state with a map of map_bytes, clears readers left by
+ * a crashed process and opens every database. node_id: the configured id or "" to use the
+ * stored one (or make and store one on first open); a configured id that differs from the
+ * stored one is refused, since events already carry the stored one.
+ * Errors: RSD_EIO (with f) when the directory or environment cannot be opened,
+ * RSD_EINVAL when node ids disagree.
+ */
+int store_open(struct store *s, const char *dir, uint64_t map_bytes, const char *node_id,
+	       struct rsd_fail *f);
+
+/* Closes the environment. Safe on a store that failed to open or was closed. */
+void store_close(struct store *s);
+
+/* True when the environment's flags promise durability (none of the unsafe flags). */
+bool store_flags_durable(struct store *s);
+
+/* Maps an LMDB return code to enum rsd_err. */
+int store_err(int mdb_rc);
+
+/* Bytes of the map in use (last page number times page size). */
+uint64_t store_map_used_bytes(struct store *s);
+
+/*
+ * A per-thread read-only transaction reused across requests (MDB_NOTLS lets a thread keep
+ * one and reset/renew it). Usage: store_reader_init once, then store_reader_begin and
+ * store_reader_end around each use, store_reader_release at the end.
+ */
+struct store_reader {
+	struct store *store;
+	MDB_txn *txn; /* valid between begin and end */
+	bool active;
+};
+
+void store_reader_init(struct store_reader *r, struct store *s);
+int store_reader_begin(struct store_reader *r);
+void store_reader_end(struct store_reader *r);
+void store_reader_release(struct store_reader *r);
+
+/* The entities record: what kind of thing an id is, its version and whether it is deleted. */
+struct entity_rec {
+	uint8_t kind;
+	bool deleted;
+	uint64_t version;
+};
+
+enum entity_kind { ENTITY_RESORT = 1 };
+
+/* Reads id's record. Errors: RSD_ENOTFOUND, RSD_EIO. */
+int store_entity_get(MDB_txn *txn, struct store *s, const char *id, struct entity_rec *out);
+
+/* Writes id's record (writer thread only). Errors: RSD_EFULL, RSD_EIO. */
+int store_entity_put(MDB_txn *txn, struct store *s, const char *id, const struct entity_rec *rec);
+
+#endif

@@ -1,0 +1,330 @@
+/*
+ * main.c — subcommands (serve, init, check, version, help), start-up and shutdown.
+ *
+ * Start-up order: config, data directory, LMDB, SQLite (migrations), writer, projector,
+ * demo data, HTTP workers. Shutdown (SIGTERM/SIGINT) runs it backwards: stop accepting,
+ * let requests finish, drain the writer, let the projector catch up, close the stores.
+ */
+#include <errno.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "eventlog.h"
+#include "http.h"
+#include "logger.h"
+#include "metrics.h"
+#include "projector.h"
+#include "readmodel.h"
+#include "resort.h"
+#include "store.h"
+#include "writer.h"
+#include "banned.h"
+
+#define RESORTD_VERSION "0.1.0"
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: resortd COMMAND [--config FILE] [--key value ...]\n\n"
+		"commands:\n"
+		"  serve [--demo]   run the server (--demo: load demo resorts into an empty store)\n"
+		"  init             create the data directory and stores, print the node id\n"
+		"  check            verify the stores: durability flags, log, read model\n"
+		"  version          print the version\n"
+		"  help             this text\n\n");
+	config_print_help(out);
+}
+
+static bool has_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
+}
+
+/* Makes sure data_dir exists and is writable; a one-line error names the key's origin. */
+static int check_data_dir(const struct config *c)
+{
+	if (mkdir(c->data_dir, 0750) != 0 && errno != EEXIST) {
+		fprintf(stderr, "resortd: %s: key 'data_dir': cannot create %s: %s\n",
+			config_origin(c, "data_dir"), c->data_dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (access(c->data_dir, W_OK | X_OK) != 0) {
+		fprintf(stderr, "resortd: %s: key 'data_dir': cannot write %s: %s\n",
+			config_origin(c, "data_dir"), c->data_dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Everything the stores need, opened together and closed together. */
+struct stores {
+	struct store store;
+	struct projector *projector;
+	char catalog_path[4096];
+};
+
+static int stores_open(struct stores *s, const struct config *c)
+{
+	struct rsd_fail f = {0};
+	uint64_t map = (uint64_t)c->map_size_mb * 1024 * 1024;
+	if (store_open(&s->store, c->data_dir, map, c->node_id, &f) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", f.detail);
+		return 1;
+	}
+	snprintf(s->catalog_path, sizeof(s->catalog_path), "%.4000s/catalog.db", c->data_dir);
+	if (projector_open(&s->projector, &s->store, s->catalog_path, &f) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", f.detail);
+		store_close(&s->store);
+		return 1;
+	}
+	return 0;
+}
+
+static void stores_close(struct stores *s)
+{
+	projector_free(s->projector);
+	store_close(&s->store);
+}
+
+static int cmd_init(const struct config *c)
+{
+	struct stores s;
+	if (stores_open(&s, c))
+		return 1;
+	printf("initialized %s (node id %s)\n", c->data_dir, s.store.node_id);
+	stores_close(&s);
+	return 0;
+}
+
+/* Counts events of origin and checks their seqs run 1..head without gaps. */
+struct check_walk {
+	struct store *store;
+	MDB_txn *txn;
+	sqlite3 *db;
+	int problems;
+};
+
+static int check_origin(const char *origin, void *arg)
+{
+	struct check_walk *cw = arg;
+	struct eventlog_iter it;
+	if (eventlog_iter_open(&it, cw->txn, cw->store, origin, 0) != RSD_OK)
+		return RSD_EIO;
+	struct event ev;
+	uint64_t expect = 1;
+	while (eventlog_iter_next(&it, &ev) == RSD_OK) {
+		if (ev.seq != expect) {
+			printf("log %s: gap: expected seq %llu, found %llu\n", origin,
+			       (unsigned long long)expect, (unsigned long long)ev.seq);
+			cw->problems++;
+		}
+		expect = ev.seq + 1;
+	}
+	eventlog_iter_close(&it);
+	uint64_t cursor = 0;
+	readmodel_cursor_get(cw->db, origin, &cursor);
+	printf("log %s: %llu events, projected up to %llu\n", origin,
+	       (unsigned long long)(expect - 1), (unsigned long long)cursor);
+	if (cursor > expect - 1) {
+		printf("log %s: the read model is ahead of the log\n", origin);
+		cw->problems++;
+	}
+	return 0;
+}
+
+static int cmd_check(const struct config *c)
+{
+	struct stores s;
+	if (stores_open(&s, c))
+		return 1;
+	struct check_walk cw = {.store = &s.store};
+	if (!store_flags_durable(&s.store)) {
+		printf("lmdb: environment flags trade durability away\n");
+		cw.problems++;
+	} else {
+		printf("lmdb: durable (no NOSYNC, NOMETASYNC, MAPASYNC or WRITEMAP)\n");
+	}
+	struct rsd_fail f;
+	if (readmodel_open_writer(s.catalog_path, &cw.db, &f) != RSD_OK) {
+		printf("sqlite: %s\n", f.detail);
+		stores_close(&s);
+		return 1;
+	}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(cw.db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(st, 0);
+		printf("sqlite: integrity %s\n", r);
+		if (strcmp(r, "ok") != 0)
+			cw.problems++;
+	}
+	sqlite3_finalize(st);
+	mdb_txn_begin(s.store.env, NULL, MDB_RDONLY, &cw.txn);
+	if (eventlog_origins(cw.txn, &s.store, check_origin, &cw) != RSD_OK)
+		cw.problems++;
+	mdb_txn_abort(cw.txn);
+	sqlite3_close(cw.db);
+	stores_close(&s);
+	printf("%s\n", cw.problems ? "check: problems found" : "check: ok");
+	return cw.problems ? 1 : 0;
+}
+
+/* Loads three resorts when this node has written nothing yet. */
+static int load_demo(struct writer *w, struct projector *p, struct store *st)
+{
+	static const char *const demo[] = {
+		"{\"name\":\"제주 오션 리조트\",\"name_en\":\"Jeju Ocean Resort\",\"timezone\":\"Asia/Seoul\","
+		"\"currency\":\"KRW\",\"address\":\"제주특별자치도 서귀포시 중문관광로 72\",\"stars\":5}",
+		"{\"name\":\"설악 마운틴 리조트\",\"name_en\":\"Seorak Mountain Resort\",\"timezone\":"
+		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"강원특별자치도 속초시 설악산로 1091\",\"stars\":4}",
+		"{\"name\":\"부산 해운대 스파 리조트\",\"name_en\":\"Haeundae Spa Resort\",\"timezone\":"
+		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"부산광역시 해운대구 해운대해변로 264\",\"stars\":4}",
+	};
+	struct writer_stats ws;
+	writer_stats_get(w, &ws);
+	if (ws.head_seq > 0) {
+		logger_log(LOGGER_INFO, "demo data skipped: the store is not empty");
+		return 0;
+	}
+	uint64_t last = 0;
+	for (size_t i = 0; i < sizeof(demo) / sizeof(demo[0]); i++) {
+		struct rsd_fail f = {0};
+		cJSON *fields;
+		if (resort_decode_create(demo[i], strlen(demo[i]), &fields, &f) != RSD_OK)
+			rsd_fatal("demo resort %zu: %s", i, f.detail);
+		struct resort_cmd rc;
+		resort_create_init(&rc, fields);
+		int err = writer_run(w, &rc.cmd);
+		last = rc.cmd.last_seq;
+		resort_cmd_release(&rc);
+		if (err) {
+			fprintf(stderr, "resortd: demo data: %s\n", rsd_strerror(err));
+			return 1;
+		}
+	}
+	/* Serve only once the demo resorts are readable. */
+	struct projector_stats ps;
+	for (int i = 0; i < 1000; i++) {
+		projector_stats_get(p, &ps);
+		if (ps.applied_seq >= last)
+			break;
+		usleep(10000);
+	}
+	logger_log(LOGGER_INFO, "loaded 3 demo resorts on node %s", st->node_id);
+	return 0;
+}
+
+static void on_commit(void *arg, uint64_t head)
+{
+	projector_notify(arg, head);
+}
+
+/* Raises the open-file limit to its hard limit: each connection is a descriptor. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int cmd_serve(struct config *c, bool demo)
+{
+	evthread_use_pthreads();
+	raise_fd_limit();
+	/* Signals go to sigwait in this thread only; every thread started below inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct stores s;
+	if (stores_open(&s, c))
+		return 1;
+	struct server srv = {.config = c, .store = &s.store, .projector = s.projector};
+	snprintf(srv.catalog_path, sizeof(srv.catalog_path), "%s", s.catalog_path);
+	if (writer_start(&srv.writer, &s.store, on_commit, s.projector) != RSD_OK) {
+		fprintf(stderr, "resortd: cannot read the event log\n");
+		stores_close(&s);
+		return 1;
+	}
+	projector_start(s.projector);
+	int rc = demo ? load_demo(srv.writer, s.projector, &s.store) : 0;
+	struct rsd_fail f = {0};
+	srv.metrics = metrics_new(c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN));
+	if (rc == 0 && http_start(&srv, &f) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", f.detail);
+		rc = 1;
+	}
+	if (rc == 0) {
+		logger_log(LOGGER_INFO, "listening on %s port %d, node %s, data %s", c->listen_host,
+			   http_bound_port(), s.store.node_id, c->data_dir);
+		int sig = 0;
+		sigwait(&sigs, &sig);
+		logger_log(LOGGER_INFO, "signal %d: shutting down", sig);
+		http_stop_accepting();
+		http_drain(SHUTDOWN_GRACE_MS);
+	}
+	writer_free(srv.writer);
+	srv.writer = NULL;
+	projector_free(s.projector); /* catches up with the log first */
+	s.projector = NULL;
+	if (rc == 0)
+		http_free();
+	metrics_free(srv.metrics);
+	store_close(&s.store);
+	logger_log(LOGGER_INFO, "stopped");
+	return rc;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("resortd %s\n", RESORTD_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "init") != 0 && strcmp(cmd, "check") != 0) {
+		fprintf(stderr, "resortd: unknown command '%s' (try 'resortd help')\n", cmd);
+		return EXIT_USAGE;
+	}
+	static const char *const serve_flags[] = {"--demo", NULL};
+	struct config c;
+	char err[1024];
+	if (config_load(&c, argc - 2, argv + 2, envp, strcmp(cmd, "serve") == 0 ? serve_flags : NULL,
+			err, sizeof(err)) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", err);
+		return EXIT_USAGE;
+	}
+	logger_set_level(c.log_level);
+	int bad = check_data_dir(&c);
+	if (bad)
+		return bad;
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(&c);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(&c);
+	return cmd_serve(&c, has_flag(argc - 2, argv + 2, "--demo"));
+}

@@ -1,0 +1,158 @@
+/*
+ * readmodel.c — opening catalog.db, migrations by PRAGMA user_version, reader connections.
+ */
+#include "readmodel.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "logger.h"
+#include "banned.h"
+
+int readmodel_exec(sqlite3 *db, const char *sql, struct rsd_fail *f)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = rsd_failf(f, RSD_EIO, "", "SQLite: %s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return rc;
+	}
+	return RSD_OK;
+}
+
+static int user_version(sqlite3 *db, int *out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return RSD_EIO;
+	int rc = sqlite3_step(st) == SQLITE_ROW ? RSD_OK : RSD_EIO;
+	*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int migrate(sqlite3 *db, struct rsd_fail *f)
+{
+	int have;
+	if (user_version(db, &have))
+		return rsd_failf(f, RSD_EIO, "", "reading user_version: %s", sqlite3_errmsg(db));
+	for (int i = 0; i < readmodel_migrations_count; i++) {
+		const struct readmodel_migration *m = &readmodel_migrations[i];
+		if (m->version <= have)
+			continue;
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
+		int err;
+		if ((err = readmodel_exec(db, "BEGIN IMMEDIATE", f)))
+			return err;
+		if ((err = readmodel_exec(db, m->sql, f)) || (err = readmodel_exec(db, pragma, f))) {
+			readmodel_exec(db, "ROLLBACK", NULL);
+			return rsd_failf(f, err, "", "migration %s: %s", m->name, f ? f->detail : "");
+		}
+		if ((err = readmodel_exec(db, "COMMIT", f)))
+			return err;
+		logger_log(LOGGER_INFO, "applied schema migration %s", m->name);
+	}
+	return RSD_OK;
+}
+
+int readmodel_open_writer(const char *path, sqlite3 **out, struct rsd_fail *f)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		int rc = rsd_failf(f, RSD_EIO, "data_dir", "cannot open %s: %s", path,
+				   db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return rc;
+	}
+	sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
+	/* synchronous=NORMAL is safe here: the log in LMDB is the truth, and a projection lost
+	 * to power failure is re-applied from the cursor, which rolls back with it. */
+	int err = readmodel_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+				     "PRAGMA foreign_keys=ON",
+				 f);
+	if (err == RSD_OK)
+		err = migrate(db, f);
+	if (err) {
+		sqlite3_close(db);
+		return err;
+	}
+	*out = db;
+	return RSD_OK;
+}
+
+int readmodel_reader_open(struct readmodel_reader *r, const char *path, struct rsd_fail *f)
+{
+	memset(r, 0, sizeof(*r));
+	int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &r->db, flags, NULL) != SQLITE_OK) {
+		int rc = rsd_failf(f, RSD_EIO, "", "cannot open %s read-only: %s", path,
+				   r->db ? sqlite3_errmsg(r->db) : "out of memory");
+		sqlite3_close(r->db);
+		r->db = NULL;
+		return rc;
+	}
+	sqlite3_busy_timeout(r->db, SQLITE_BUSY_TIMEOUT_MS);
+	return RSD_OK;
+}
+
+sqlite3_stmt *readmodel_stmt(struct readmodel_reader *r, const char *sql)
+{
+	for (int i = 0; i < r->count; i++) {
+		if (r->cache[i].sql == sql) {
+			sqlite3_reset(r->cache[i].stmt);
+			sqlite3_clear_bindings(r->cache[i].stmt);
+			return r->cache[i].stmt;
+		}
+	}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		logger_log(LOGGER_ERROR, "SQL prepare failed: %s", sqlite3_errmsg(r->db));
+		return NULL;
+	}
+	RSD_ASSERT(r->count < STMT_CACHE_MAX);
+	r->cache[r->count].sql = sql;
+	r->cache[r->count].stmt = st;
+	r->count++;
+	return st;
+}
+
+void readmodel_reader_close(struct readmodel_reader *r)
+{
+	for (int i = 0; i < r->count; i++)
+		sqlite3_finalize(r->cache[i].stmt);
+	r->count = 0;
+	sqlite3_close(r->db);
+	r->db = NULL;
+}
+
+int readmodel_cursor_get(sqlite3 *db, const char *origin, uint64_t *seq)
+{
+	sqlite3_stmt *st;
+	*seq = 0;
+	if (sqlite3_prepare_v2(db, "SELECT seq FROM projector_cursor WHERE origin = ?", -1, &st,
+			       NULL) != SQLITE_OK)
+		return RSD_EIO;
+	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? RSD_OK : RSD_EIO;
+}
+
+int readmodel_cursor_set(sqlite3 *db, const char *origin, uint64_t seq)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO projector_cursor(origin, seq) VALUES (?, ?) "
+			       "ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq",
+			       -1, &st, NULL) != SQLITE_OK)
+		return RSD_EIO;
+	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? RSD_OK : RSD_EIO;
+}

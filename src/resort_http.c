@@ -1,0 +1,193 @@
+/*
+ * resort_http.c — /v1/resorts handlers: decode the request, call resort.c, encode the
+ * reply. Writes answer only after the projector has made them readable (read-your-write).
+ */
+#include "resort_http.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "resort.h"
+#include "banned.h"
+
+/* Formats version as a strong ETag: "7". */
+static void etag_of(uint64_t version, char *out, size_t len)
+{
+	snprintf(out, len, "\"%" PRIu64 "\"", version);
+}
+
+/* Parses an If-Match value: "N" (or W/"N") gives N; "*" gives 0 (any version). */
+static int parse_if_match(const char *v, uint64_t *out)
+{
+	*out = 0;
+	if (v == NULL || strcmp(v, "*") == 0)
+		return RSD_OK;
+	if (strncmp(v, "W/", 2) == 0)
+		v += 2;
+	char *end;
+	if (v[0] != '"' || v[1] < '0' || v[1] > '9')
+		return RSD_EINVAL;
+	unsigned long long n = strtoull(v + 1, &end, 10);
+	if (*end != '"' || end[1] != '\0' || n == 0)
+		return RSD_EINVAL;
+	*out = n;
+	return RSD_OK;
+}
+
+/* Replies with the resort as it is now in the read model. */
+static void reply_resort(struct http_req *req, int status, const char *id)
+{
+	cJSON *obj;
+	uint64_t version;
+	int err = resort_get(http_req_reader(req), id, &obj, &version);
+	if (err) {
+		struct rsd_fail f;
+		rsd_failf(&f, err, "", err == RSD_ENOTFOUND ? "no resort with id '%.64s'" : "reading resort '%.64s' failed", id);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	char etag[32];
+	etag_of(version, etag, sizeof(etag));
+	http_header_add(req, "ETag", etag);
+	http_header_add(req, "Cache-Control", "no-cache");
+	const char *inm = http_req_header(req, "If-None-Match");
+	if (status == 200 && inm && strcmp(inm, etag) == 0) {
+		cJSON_Delete(obj);
+		http_reply_json(req, 304, NULL);
+		return;
+	}
+	http_reply_json(req, status, obj);
+	cJSON_Delete(obj);
+}
+
+/* The write is durable but the read model has not caught up within the wait. */
+static void reply_accepted(struct http_req *req, struct resort_cmd *rc, const char *location)
+{
+	http_header_add(req, "Location", location);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "id", rc->id);
+	cJSON_AddNumberToObject(body, "version", (double)rc->version);
+	cJSON_AddStringToObject(body, "detail",
+				"the change is durable but not yet readable; GET the Location shortly");
+	http_reply_json(req, 202, body);
+	cJSON_Delete(body);
+}
+
+static void after_write(struct http_req *req, struct command *cmd, int result, int status)
+{
+	struct resort_cmd *rc = (struct resort_cmd *)cmd;
+	char *location = arena_printf(http_req_arena(req), "/v1/resorts/%s", rc->id);
+	if (result == RSD_ETIMEDOUT && cmd->result == RSD_OK)
+		reply_accepted(req, rc, location);
+	else if (result != RSD_OK)
+		http_reply_error(req, result, &cmd->fail);
+	else {
+		if (status == 201)
+			http_header_add(req, "Location", location);
+		reply_resort(req, status, rc->id);
+	}
+	resort_cmd_release(rc);
+}
+
+static void after_create(struct http_req *req, struct command *cmd, int result)
+{
+	after_write(req, cmd, result, 201);
+}
+
+static void after_patch(struct http_req *req, struct command *cmd, int result)
+{
+	after_write(req, cmd, result, 200);
+}
+
+void resort_http_create(struct http_req *req)
+{
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct rsd_fail f = {0};
+	cJSON *fields;
+	int err = resort_decode_create(body, len, &fields, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	struct resort_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
+	resort_create_init(rc, fields);
+	http_submit(req, &rc->cmd, after_create);
+}
+
+void resort_http_patch(struct http_req *req)
+{
+	uint64_t if_match;
+	struct rsd_fail f = {0};
+	if (parse_if_match(http_req_header(req, "If-Match"), &if_match) != RSD_OK) {
+		rsd_failf(&f, RSD_EINVAL, "If-Match", "If-Match must be an ETag such as \"3\", or *");
+		http_reply_error(req, RSD_EINVAL, &f);
+		return;
+	}
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	cJSON *fields;
+	int err = resort_decode_patch(body, len, &fields, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	struct resort_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
+	resort_patch_init(rc, http_req_param(req, "id"), fields, if_match);
+	http_submit(req, &rc->cmd, after_patch);
+}
+
+void resort_http_get(struct http_req *req)
+{
+	static const char *const allowed[] = {NULL};
+	struct rsd_fail f = {0};
+	int err = http_req_query_only(req, allowed, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	reply_resort(req, 200, http_req_param(req, "id"));
+}
+
+void resort_http_list(struct http_req *req)
+{
+	static const char *const allowed[] = {"limit", "cursor", NULL};
+	struct rsd_fail f = {0};
+	int err = http_req_query_only(req, allowed, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	long limit = RESORTS_PAGE_DEFAULT;
+	const char *ls = http_req_query(req, "limit");
+	if (ls) {
+		char *end;
+		limit = strtol(ls, &end, 10);
+		if (end == ls || *end != '\0' || limit < 1 || limit > RESORTS_PAGE_MAX) {
+			rsd_failf(&f, RSD_EINVAL, "limit", "'limit' must be an integer from 1 to %d",
+				  RESORTS_PAGE_MAX);
+			http_reply_error(req, RSD_EINVAL, &f);
+			return;
+		}
+	}
+	cJSON *items;
+	char next[ENTITY_ID_BYTES_MAX + 8];
+	err = resort_list(http_req_reader(req), http_req_query(req, "cursor"), (int)limit, &items,
+			  next, sizeof(next), &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	cJSON *page = cJSON_CreateObject();
+	cJSON_AddItemToObject(page, "items", items);
+	if (next[0])
+		cJSON_AddStringToObject(page, "next_cursor", next);
+	else
+		cJSON_AddNullToObject(page, "next_cursor");
+	http_header_add(req, "Cache-Control", "no-cache");
+	http_reply_json(req, 200, page);
+	cJSON_Delete(page);
+}

@@ -1,0 +1,186 @@
+/*
+ * router.c — the route table (every route of resortd is a row here), matching, and the
+ * mapping from rsd_err to HTTP status.
+ *
+ * Matching: a pattern is '/'-separated segments; "{name}" matches one non-empty segment
+ * and captures it. Patterns are few, so a linear scan is the clearest fast enough choice.
+ */
+#include "router.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+#include "resort_http.h"
+#include "rsd.h"
+#include "status_http.h"
+#include "banned.h"
+
+const struct route router_routes[] = {
+	{METHOD_GET | METHOD_HEAD, "/healthz", status_http_health, ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_GET | METHOD_HEAD, "/readyz", status_http_ready, ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_GET, "/metrics", status_http_metrics, ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_GET | METHOD_HEAD, "/v1/resorts", resort_http_list, ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_POST, "/v1/resorts", resort_http_create, ROLE_ADMIN, ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/resorts/{id}", resort_http_get, ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_PATCH, "/v1/resorts/{id}", resort_http_patch, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+};
+const int router_routes_count = (int)(sizeof(router_routes) / sizeof(router_routes[0]));
+
+/* Matches path against pattern, capturing {params} into m. */
+static bool match_pattern(const char *pattern, const char *path, struct route_match *m)
+{
+	const char *p = pattern, *s = path;
+	m->nparams = 0;
+	while (*p && *s) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			const char *seg_end = strchr(s, '/');
+			size_t n = seg_end ? (size_t)(seg_end - s) : strlen(s);
+			if (n == 0 || n >= ROUTE_PARAM_BYTES_MAX || m->nparams == ROUTE_PARAMS_MAX)
+				return false;
+			m->params[m->nparams].name = p + 1;
+			m->params[m->nparams].name_len = (size_t)(close - p - 1);
+			memcpy(m->params[m->nparams].value, s, n);
+			m->params[m->nparams].value[n] = '\0';
+			m->nparams++;
+			p = close + 1;
+			s += n;
+		} else if (*p == *s) {
+			p++;
+			s++;
+		} else {
+			return false;
+		}
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+int router_match(unsigned method, const char *path, struct route_match *m)
+{
+	memset(m, 0, sizeof(*m));
+	struct route_match tmp;
+	bool path_known = false;
+	for (int i = 0; i < router_routes_count; i++) {
+		const struct route *r = &router_routes[i];
+		if (!match_pattern(r->pattern, path, &tmp))
+			continue;
+		path_known = true;
+		m->allowed |= r->methods;
+		if (r->methods & method) {
+			unsigned allowed = m->allowed;
+			*m = tmp;
+			m->allowed = allowed;
+			m->route = r;
+			m->route_index = i;
+			return RSD_OK;
+		}
+	}
+	return path_known ? RSD_ECONFLICT : RSD_ENOTFOUND;
+}
+
+void router_allow_header(unsigned allowed, char *out, size_t len)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {{METHOD_GET, "GET"},     {METHOD_HEAD, "HEAD"},     {METHOD_POST, "POST"},
+		     {METHOD_PUT, "PUT"},     {METHOD_PATCH, "PATCH"},   {METHOD_DELETE, "DELETE"}};
+	size_t pos = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(allowed & names[i].bit))
+			continue;
+		int n = snprintf(out + pos, len - pos, "%s%s", pos ? ", " : "", names[i].name);
+		if (n < 0 || (size_t)n >= len - pos)
+			break;
+		pos += (size_t)n;
+	}
+}
+
+int router_status(int err)
+{
+	switch (err) {
+	case RSD_OK: return 200;
+	case RSD_EINVAL: return 400;
+	case RSD_ENOTFOUND: return 404;
+	case RSD_ECONFLICT: return 409;
+	case RSD_EPRECONDITION: return 412;
+	case RSD_ETOOBIG: return 413;
+	case RSD_EMEDIA: return 415;
+	case RSD_EFULL: return 503;
+	case RSD_EBUSY: return 503;
+	case RSD_ETIMEDOUT: return 503;
+	case RSD_ESHUTDOWN: return 503;
+	default: return 500;
+	}
+}
+
+const char *router_status_title(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+/* True when the Content-Type names JSON (parameters such as charset are allowed). */
+static bool is_json_type(const char *ct)
+{
+	if (ct == NULL)
+		return false;
+	static const char *const types[] = {"application/json", "application/merge-patch+json"};
+	for (size_t i = 0; i < 2; i++) {
+		size_t n = strlen(types[i]);
+		if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+			return true;
+	}
+	return false;
+}
+
+void router_dispatch(struct http_req *req, unsigned method, const char *path,
+		     struct route_match *m)
+{
+	int rc = router_match(method, path, m);
+	if (rc == RSD_ENOTFOUND) {
+		http_reply_problem(req, 404, "no resource at this path", NULL);
+		return;
+	}
+	if (rc == RSD_ECONFLICT) {
+		char allow[128];
+		router_allow_header(m->allowed, allow, sizeof(allow));
+		http_header_add(req, "Allow", allow);
+		http_reply_problem(req, 405, "this method is not allowed here; see the Allow header",
+				   NULL);
+		return;
+	}
+	size_t body_len;
+	http_req_body(req, &body_len);
+	unsigned flags = m->route->flags;
+	if ((flags & ROUTE_JSON_BODY) && !is_json_type(http_req_header(req, "Content-Type"))) {
+		http_reply_problem(req, 415, "the body must be JSON: send Content-Type: application/json",
+				   NULL);
+		return;
+	}
+	if ((flags & ROUTE_NO_BODY) && body_len > 0) {
+		http_reply_problem(req, 400, "this request takes no body", NULL);
+		return;
+	}
+	m->route->handler(req);
+}

@@ -1,0 +1,72 @@
+/*
+ * status_http.c — /healthz (the process answers), /readyz (stores open and the projector
+ * keeping up) and /metrics (Prometheus text).
+ */
+#include "status_http.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "metrics.h"
+#include "banned.h"
+
+void status_http_health(struct http_req *req)
+{
+	static const char body[] = "{\"status\":\"ok\"}";
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_text(req, 200, "application/json", body, sizeof(body) - 1);
+}
+
+void status_http_ready(struct http_req *req)
+{
+	struct server *srv = http_req_server(req);
+	struct projector_stats ps;
+	projector_stats_get(srv->projector, &ps);
+	bool lmdb_ok = false;
+	MDB_txn *txn;
+	if (mdb_txn_begin(srv->store->env, NULL, MDB_RDONLY, &txn) == MDB_SUCCESS) {
+		lmdb_ok = true;
+		mdb_txn_abort(txn);
+	}
+	sqlite3_stmt *st = readmodel_stmt(http_req_reader(req), "SELECT 1");
+	bool sqlite_ok = st && sqlite3_step(st) == SQLITE_ROW;
+	if (st)
+		sqlite3_reset(st);
+	bool ready = lmdb_ok && sqlite_ok && !ps.stuck;
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "status", ready ? "ready" : "not ready");
+	cJSON *checks = cJSON_AddObjectToObject(body, "checks");
+	cJSON_AddStringToObject(checks, "lmdb", lmdb_ok ? "ok" : "failing");
+	cJSON_AddStringToObject(checks, "sqlite", sqlite_ok ? "ok" : "failing");
+	cJSON_AddStringToObject(checks, "projector", ps.stuck ? "stuck" : "ok");
+	if (ps.last_error[0])
+		cJSON_AddStringToObject(checks, "projector_error", ps.last_error);
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_json(req, ready ? 200 : 503, body);
+	cJSON_Delete(body);
+}
+
+void status_http_metrics(struct http_req *req)
+{
+	struct server *srv = http_req_server(req);
+	struct writer_stats ws;
+	struct projector_stats ps;
+	writer_stats_get(srv->writer, &ws);
+	projector_stats_get(srv->projector, &ps);
+	struct metrics_gauges g = {
+		.in_flight = http_in_flight(),
+		.connections_open = http_connections_open(),
+		.connections_refused = http_connections_refused(),
+		.map_used_bytes = store_map_used_bytes(srv->store),
+		.map_size_bytes = srv->store->map_bytes,
+		.writer = &ws,
+		.projector = &ps,
+	};
+	char *text;
+	size_t len;
+	metrics_render(srv->metrics, &g, &text, &len);
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_text(req, 200, "text/plain; version=0.0.4", text, len);
+	free(text);
+}
