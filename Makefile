@@ -77,6 +77,7 @@ run: deps
 	./resortd serve --demo
 
 test: deps-test
+	$(MAKE) check-fmt
 	$(MAKE) unit
 	$(MAKE) api
 	$(MAKE) fuzz-smoke

@@ -17,14 +17,14 @@
 #include "logger.h"
 
 #define CONFIG_ORIGIN_BYTES_MAX 300
-#define CONFIG_KEYS_MAX 16
+#define CONFIG_KEYS_MAX		16
 
 struct config {
 	char listen[300];      /* as given, e.g. "127.0.0.1:8080" or "[::1]:8080" */
 	char listen_host[256]; /* parsed from listen */
 	int listen_port;
 	char data_dir[PATH_MAX];
-	int workers; /* 0: one per core */
+	int workers;			     /* 0: one per core */
 	char node_id[NODE_ID_BYTES_MAX + 1]; /* "": keep the stored one, or make one at init */
 	enum logger_level log_level;
 	long body_bytes_max;
@@ -45,15 +45,15 @@ void config_defaults(struct config *c);
  * Sets key to value; origin says where it came from ("file:line", "environment X", "flag
  * --x"). Returns RSD_OK, or RSD_EINVAL with a one-line message in err.
  */
-int config_set(struct config *c, const char *key, const char *value, const char *origin,
-	       char *err, size_t errlen);
+int config_set(struct config *c, const char *key, const char *value, const char *origin, char *err,
+	       size_t errlen);
 
 /*
  * Parses text (len bytes, need not be terminated) as a config file named path.
  * Stops at the first error. Returns RSD_OK or RSD_EINVAL with the message in err.
  */
-int config_parse_text(struct config *c, const char *text, size_t len, const char *path,
-		      char *err, size_t errlen);
+int config_parse_text(struct config *c, const char *text, size_t len, const char *path, char *err,
+		      size_t errlen);
 
 /*
  * The whole load: defaults, then --config FILE (or RESORTD_CONFIG), then RESORTD_* from

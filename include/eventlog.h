@@ -17,7 +17,7 @@
 #include "store.h"
 
 #define EVENTLOG_ORIGIN_BYTES (NODE_ID_BYTES_MAX + 1)
-#define EVENTLOG_KEY_BYTES (EVENTLOG_ORIGIN_BYTES + 8)
+#define EVENTLOG_KEY_BYTES    (EVENTLOG_ORIGIN_BYTES + 8)
 #define EVENTLOG_HEADER_BYTES 11
 
 enum event_type {
@@ -64,8 +64,8 @@ struct eventlog_iter {
 	int started;
 };
 
-int eventlog_iter_open(struct eventlog_iter *it, MDB_txn *txn, struct store *s,
-		       const char *origin, uint64_t after);
+int eventlog_iter_open(struct eventlog_iter *it, MDB_txn *txn, struct store *s, const char *origin,
+		       uint64_t after);
 /* Returns RSD_OK with ev filled, RSD_ENOTFOUND at the end, or RSD_EIO. */
 int eventlog_iter_next(struct eventlog_iter *it, struct event *ev);
 void eventlog_iter_close(struct eventlog_iter *it);

@@ -72,8 +72,8 @@ void http_header_add(struct http_req *req, const char *name, const char *value);
 
 /* Replies status with body serialized as application/json (body may be NULL: no body). */
 void http_reply_json(struct http_req *req, int status, const cJSON *body);
-void http_reply_text(struct http_req *req, int status, const char *content_type,
-		     const char *text, size_t len);
+void http_reply_text(struct http_req *req, int status, const char *content_type, const char *text,
+		     size_t len);
 /* Replies a problem document for err (status chosen by router_status). */
 void http_reply_error(struct http_req *req, int err, const struct rsd_fail *f);
 /* Replies a problem document with an explicit status. */

@@ -17,7 +17,8 @@ void logger_set_level(enum logger_level level);
 int logger_parse_level(const char *s, enum logger_level *out);
 
 /* Logs one line whose msg is the formatted text. */
-void logger_log(enum logger_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void logger_log(enum logger_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Logs one access line for a finished request. */
 void logger_access(const char *request_id, const char *method, const char *path, int status,

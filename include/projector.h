@@ -35,7 +35,7 @@ struct projector_stats {
 	uint64_t applied_seq; /* this node's events visible up to here */
 	uint64_t events_applied;
 	uint64_t batches;
-	bool stuck;           /* behind and no progress for PROJECTOR_STUCK_S, or failing */
+	bool stuck; /* behind and no progress for PROJECTOR_STUCK_S, or failing */
 	char last_error[RSD_DETAIL_BYTES_MAX];
 };
 

@@ -20,7 +20,7 @@
 struct resort_cmd {
 	struct command cmd;
 	char id[ENTITY_ID_BYTES_MAX + 1];
-	cJSON *fields;     /* validated body, owned */
+	cJSON *fields;	   /* validated body, owned */
 	uint64_t if_match; /* 0: no precondition */
 	uint64_t version;  /* out: the version written */
 };

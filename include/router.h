@@ -41,7 +41,7 @@ enum route_flags {
 typedef void (*route_handler)(struct http_req *req);
 
 struct route {
-	unsigned methods; /* enum http_method bits */
+	unsigned methods;    /* enum http_method bits */
 	const char *pattern; /* "/v1/resorts/{id}" */
 	route_handler handler;
 	enum role role;
@@ -79,7 +79,6 @@ int router_status(int err);
 
 /* The reason phrase for status, for problem titles. */
 const char *router_status_title(int status);
-
 
 /*
  * Matches the request, runs the checks every route shares (404, 405 with Allow, 415 for a

@@ -14,24 +14,24 @@
 
 enum rsd_err {
 	RSD_OK = 0,
-	RSD_EINVAL = -1,        /* the caller's input is malformed or out of range */
-	RSD_ENOTFOUND = -2,     /* no such thing */
-	RSD_ECONFLICT = -3,     /* the state forbids it now */
+	RSD_EINVAL = -1,	/* the caller's input is malformed or out of range */
+	RSD_ENOTFOUND = -2,	/* no such thing */
+	RSD_ECONFLICT = -3,	/* the state forbids it now */
 	RSD_EPRECONDITION = -4, /* a version the caller named is stale */
-	RSD_EFULL = -5,         /* the LMDB map is full */
-	RSD_EIO = -6,           /* storage failed */
-	RSD_EBUSY = -7,         /* a queue is full; try again */
-	RSD_ETIMEDOUT = -8,     /* a wait ran out (write is durable, not yet visible) */
-	RSD_ESHUTDOWN = -9,     /* the server is stopping */
-	RSD_EINTERNAL = -10,    /* a bug or an impossible state */
-	RSD_ETOOBIG = -11,      /* a body or field is larger than allowed */
-	RSD_EMEDIA = -12,       /* unsupported content type */
+	RSD_EFULL = -5,		/* the LMDB map is full */
+	RSD_EIO = -6,		/* storage failed */
+	RSD_EBUSY = -7,		/* a queue is full; try again */
+	RSD_ETIMEDOUT = -8,	/* a wait ran out (write is durable, not yet visible) */
+	RSD_ESHUTDOWN = -9,	/* the server is stopping */
+	RSD_EINTERNAL = -10,	/* a bug or an impossible state */
+	RSD_ETOOBIG = -11,	/* a body or field is larger than allowed */
+	RSD_EMEDIA = -12,	/* unsupported content type */
 };
 
 /* Returns a short English phrase for err; never NULL. */
 const char *rsd_strerror(int err);
 
-#define RSD_FIELD_BYTES_MAX 96
+#define RSD_FIELD_BYTES_MAX  96
 #define RSD_DETAIL_BYTES_MAX 320
 
 /* Why something failed, for the problem document: which field (may be empty) and why. */
@@ -55,8 +55,7 @@ char *rsd_strndup(const char *s, size_t n);
 _Noreturn void rsd_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* An invariant that stays checked in release builds. */
-#define RSD_ASSERT(cond)                                                                          \
-	((cond) ? (void)0 : rsd_assert_fail(#cond, __FILE__, __LINE__))
+#define RSD_ASSERT(cond) ((cond) ? (void)0 : rsd_assert_fail(#cond, __FILE__, __LINE__))
 _Noreturn void rsd_assert_fail(const char *what, const char *file, int line);
 
 /* Wall clock in milliseconds since the epoch, and a monotonic clock in nanoseconds. */

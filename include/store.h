@@ -18,10 +18,10 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi log;      /* (origin, seq) -> event; eventlog.c */
+	MDB_dbi log;	  /* (origin, seq) -> event; eventlog.c */
 	MDB_dbi entities; /* entity id -> kind, version, deleted: existence and ETags */
 	MDB_dbi cursors;  /* peer or origin -> last seq applied or shipped */
-	MDB_dbi meta;     /* name -> value: node id, schema version */
+	MDB_dbi meta;	  /* name -> value: node id, schema version */
 	char node_id[NODE_ID_BYTES_MAX + 1];
 	uint64_t map_bytes;
 };

@@ -7,7 +7,7 @@ what=${1:-build}
 build=(make gcc pkg-config liblmdb-dev lmdb-utils libevent-dev libssl-dev libcjson-dev libjwt-dev libsqlite3-dev)
 test=(libcmocka-dev python3 python3-pytest python3-requests python3-jsonschema python3-yaml
       clang-14 libclang-rt-14-dev debhelper dh-sequence-installsysusers fakeroot dpkg-dev lintian rpm
-      systemd curl procps)
+      systemd curl procps clang-format)
 bench=(wrk nginx-light)
 case "$what" in
   build) want=("${build[@]}") ;;

@@ -32,15 +32,16 @@ static bool parse_int_range(const char *value, long min, long max, long *out, ch
 	errno = 0;
 	long v = strtol(value, &end, 10);
 	if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
-		snprintf(why, whylen, "expected an integer from %ld to %ld, got '%s'", min, max, value);
+		snprintf(why, whylen, "expected an integer from %ld to %ld, got '%s'", min, max,
+			 value);
 		return false;
 	}
 	*out = v;
 	return true;
 }
 
-#define INT_PARSER(fn, field, min, max)                                                           \
-	static bool fn(struct config *c, const char *value, char *why, size_t whylen)             \
+#define INT_PARSER(fn, field, min, max)                                                            \
+	static bool fn(struct config *c, const char *value, char *why, size_t whylen)              \
 	{                                                                                          \
 		long v;                                                                            \
 		if (!parse_int_range(value, (min), (max), &v, why, whylen))                        \
@@ -176,8 +177,8 @@ void config_defaults(struct config *c)
 	}
 }
 
-int config_set(struct config *c, const char *key, const char *value, const char *origin,
-	       char *err, size_t errlen)
+int config_set(struct config *c, const char *key, const char *value, const char *origin, char *err,
+	       size_t errlen)
 {
 	int i = key_index(key);
 	if (i < 0) {
@@ -251,7 +252,8 @@ static int parse_line(const char *p, const char *end, char *key, size_t keylen, 
 	} else {
 		/* An unquoted value ends at a " #" comment. */
 		vend = v;
-		while (vend < end && !(*vend == '#' && (vend == v || vend[-1] == ' ' || vend[-1] == '\t')))
+		while (vend < end &&
+		       !(*vend == '#' && (vend == v || vend[-1] == ' ' || vend[-1] == '\t')))
 			vend++;
 		vend = trim_end(v, vend);
 	}
@@ -265,8 +267,8 @@ static int parse_line(const char *p, const char *end, char *key, size_t keylen, 
 	return RSD_OK;
 }
 
-int config_parse_text(struct config *c, const char *text, size_t len, const char *path,
-		      char *err, size_t errlen)
+int config_parse_text(struct config *c, const char *text, size_t len, const char *path, char *err,
+		      size_t errlen)
 {
 	const char *p = text, *end = text + len;
 	for (int lineno = 1; p < end; lineno++) {
@@ -365,8 +367,8 @@ static bool is_caller_flag(const char *arg, const char *const *caller_flags)
 }
 
 /* Splits "--data-dir=x" or "--data-dir x" into key "data_dir" and its value. */
-static int flag_split(int argc, char **argv, int *i, char *key, size_t keylen,
-		      const char **value, char *err, size_t errlen)
+static int flag_split(int argc, char **argv, int *i, char *key, size_t keylen, const char **value,
+		      char *err, size_t errlen)
 {
 	const char *arg = argv[*i];
 	if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
@@ -434,7 +436,8 @@ int config_load(struct config *c, int argc, char **argv, char **envp,
 
 void config_print_help(FILE *out)
 {
-	fprintf(out, "Configuration keys (file `key = value`, environment RESORTD_KEY, flag --key):\n");
+	fprintf(out,
+		"Configuration keys (file `key = value`, environment RESORTD_KEY, flag --key):\n");
 	for (size_t i = 0; i < KEYS_COUNT; i++) {
 		char flag[64];
 		snprintf(flag, sizeof(flag), "%s", keys[i].name);

@@ -91,8 +91,7 @@ found:
 	return (rc == MDB_SUCCESS || rc == MDB_NOTFOUND) ? RSD_OK : store_err(rc);
 }
 
-int eventlog_read(MDB_txn *txn, struct store *s, const char *origin, uint64_t seq,
-		  struct event *ev)
+int eventlog_read(MDB_txn *txn, struct store *s, const char *origin, uint64_t seq, struct event *ev)
 {
 	unsigned char key[EVENTLOG_KEY_BYTES];
 	eventlog_key(key, origin, seq);
@@ -103,8 +102,8 @@ int eventlog_read(MDB_txn *txn, struct store *s, const char *origin, uint64_t se
 	return eventlog_decode(&k, &v, ev);
 }
 
-int eventlog_iter_open(struct eventlog_iter *it, MDB_txn *txn, struct store *s,
-		       const char *origin, uint64_t after)
+int eventlog_iter_open(struct eventlog_iter *it, MDB_txn *txn, struct store *s, const char *origin,
+		       uint64_t after)
 {
 	memset(it, 0, sizeof(*it));
 	snprintf(it->origin, sizeof(it->origin), "%s", origin);

@@ -44,10 +44,10 @@
 #include "router.h"
 #include "banned.h"
 
-#define PRIORITY_ADOPT 0 /* before any I/O of the new connection */
+#define PRIORITY_ADOPT	0 /* before any I/O of the new connection */
 #define PRIORITY_NORMAL 1
-#define CONN_MAP_MIN 1024
-#define DRAIN_POLL_MS 20
+#define CONN_MAP_MIN	1024
+#define DRAIN_POLL_MS	20
 
 struct worker;
 
@@ -56,8 +56,8 @@ struct conn {
 	struct worker *w;
 	struct bufferevent *bev;
 	struct evhttp_connection *evcon; /* NULL until adopted */
-	struct event *timer;             /* adoption, then the request deadline */
-	struct http_req *current;        /* request being handled, if any */
+	struct event *timer;		 /* adoption, then the request deadline */
+	struct http_req *current;	 /* request being handled, if any */
 	char addr[INET6_ADDRSTRLEN];
 	bool adopted, counted, refused;
 };
@@ -291,9 +291,11 @@ static void conn_adopt(struct conn *c)
 			    NI_NUMERICHOST);
 	if (!addr_acquire(c->addr)) {
 		static const char busy[] =
-			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+			"application/problem+json\r\n"
 			"Connection: close\r\nContent-Length: 127\r\n\r\n"
-			"{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,"
+			"{\"type\":\"about:blank\",\"title\":\"Service "
+			"Unavailable\",\"status\":503,"
 			"\"detail\":\"too many connections from this address or in all\"}";
 		c->refused = true;
 		atomic_fetch_add(&G.conns_refused, 1);
@@ -371,9 +373,10 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	const char *detail = status == 413 ? "the request's headers or body exceed the size limit"
 					   : "the request is not valid HTTP/1.1";
 	char body[256];
-	int blen = snprintf(body, sizeof(body),
-			    "{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
-			    router_status_title(status), status, detail);
+	int blen = snprintf(
+		body, sizeof(body),
+		"{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
+		router_status_title(status), status, detail);
 	char *prefix = rsd_malloc((size_t)start + 1);
 	evbuffer_remove(buf, prefix, (size_t)start);
 	evbuffer_remove_cb(buf, output_cb, c);
@@ -404,7 +407,8 @@ static unsigned method_bit(enum evhttp_cmd_type t)
 
 const char *http_req_method(struct http_req *req)
 {
-	static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+	static const char *const names[] = {"GET",   "HEAD",   "POST",	 "PUT",
+					    "PATCH", "DELETE", "OPTIONS"};
 	for (int i = 0; i < 7; i++)
 		if (req->method == (1u << i))
 			return names[i];
@@ -439,8 +443,8 @@ static void req_finish(struct http_req *req, int status)
 	atomic_fetch_sub(&w->in_flight, 1);
 }
 
-static void send_reply(struct http_req *req, int status, const char *content_type,
-		       const char *data, size_t len)
+static void send_reply(struct http_req *req, int status, const char *content_type, const char *data,
+		       size_t len)
 {
 	if (req->ev) {
 		struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
@@ -456,8 +460,8 @@ static void send_reply(struct http_req *req, int status, const char *content_typ
 	req_finish(req, status);
 }
 
-void http_reply_text(struct http_req *req, int status, const char *content_type,
-		     const char *text, size_t len)
+void http_reply_text(struct http_req *req, int status, const char *content_type, const char *text,
+		     size_t len)
 {
 	send_reply(req, status, content_type, text, len);
 }
@@ -512,14 +516,21 @@ struct server *http_req_server(struct http_req *req)
 	(void)req;
 	return G.srv;
 }
-struct arena *http_req_arena(struct http_req *req) { return &req->arena; }
-struct readmodel_reader *http_req_reader(struct http_req *req) { return &req->w->reader; }
+struct arena *http_req_arena(struct http_req *req)
+{
+	return &req->arena;
+}
+struct readmodel_reader *http_req_reader(struct http_req *req)
+{
+	return &req->w->reader;
+}
 
 const char *http_req_param(struct http_req *req, const char *name)
 {
 	size_t n = strlen(name);
 	for (int i = 0; i < req->match.nparams; i++)
-		if (req->match.params[i].name_len == n && memcmp(req->match.params[i].name, name, n) == 0)
+		if (req->match.params[i].name_len == n &&
+		    memcmp(req->match.params[i].name, name, n) == 0)
 			return req->match.params[i].value;
 	return NULL;
 }
@@ -534,13 +545,13 @@ int http_req_query_only(struct http_req *req, const char *const *allowed, struct
 	if (!req->query_parsed)
 		return RSD_OK;
 	struct evkeyval *kv;
-	TAILQ_FOREACH(kv, &req->query, next)
-	{
+	TAILQ_FOREACH (kv, &req->query, next) {
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strcmp(*a, kv->key) == 0;
 		if (!ok)
-			return rsd_failf(f, RSD_EINVAL, kv->key, "unknown query parameter '%.64s'", kv->key);
+			return rsd_failf(f, RSD_EINVAL, kv->key, "unknown query parameter '%.64s'",
+					 kv->key);
 	}
 	return RSD_OK;
 }
@@ -586,8 +597,7 @@ static const char *check_framing(struct evhttp_request *ev)
 {
 	int cl = 0, te = 0;
 	struct evkeyval *kv;
-	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(ev), next)
-	{
+	TAILQ_FOREACH (kv, evhttp_request_get_input_headers(ev), next) {
 		if (strcasecmp(kv->key, "Content-Length") == 0)
 			cl++;
 		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
@@ -607,8 +617,8 @@ static void set_request_id(struct http_req *req)
 	const char *given = http_req_header(req, "X-Request-Id");
 	bool ok = given && given[0] && strlen(given) <= REQUEST_ID_BYTES_MAX;
 	for (const char *p = given; ok && *p; p++)
-		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		     *p == '-' || *p == '_' || *p == '.';
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.';
 	if (ok)
 		snprintf(req->request_id, sizeof(req->request_id), "%s", given);
 	else
@@ -647,15 +657,15 @@ static bool parse_target(struct http_req *req)
 	}
 	int count = 0;
 	struct evkeyval *kv;
-	TAILQ_FOREACH(kv, &req->query, next)
-	{
+	TAILQ_FOREACH (kv, &req->query, next) {
 		if (++count > QUERY_PARAMS_MAX) {
 			http_reply_problem(req, 400, "too many query parameters", NULL);
 			return false;
 		}
 		for (struct evkeyval *o = TAILQ_NEXT(kv, next); o; o = TAILQ_NEXT(o, next)) {
 			if (strcmp(o->key, kv->key) == 0) {
-				http_reply_problem(req, 400, "a query parameter is repeated", kv->key);
+				http_reply_problem(req, 400, "a query parameter is repeated",
+						   kv->key);
 				return false;
 			}
 		}
@@ -756,8 +766,9 @@ void http_submit(struct http_req *req, struct command *cmd,
 	int rc = writer_submit(G.srv->writer, cmd);
 	if (rc != RSD_OK) {
 		cmd->result = rc;
-		rsd_failf(&cmd->fail, rc, "", "%s", rc == RSD_EBUSY ? "the writer's queue is full"
-								     : "the server is shutting down");
+		rsd_failf(&cmd->fail, rc, "", "%s",
+			  rc == RSD_EBUSY ? "the writer's queue is full"
+					  : "the server is shutting down");
 		then(req, cmd, rc);
 	}
 }
@@ -814,7 +825,8 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 
 static int open_listener(struct config *cfg, struct rsd_fail *f)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *ai;
 	char port[16];
@@ -853,7 +865,8 @@ int http_start(struct server *srv, struct rsd_fail *f)
 	int err = open_listener(srv->config, f);
 	if (err)
 		return err;
-	int n = srv->config->workers > 0 ? srv->config->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int n = srv->config->workers > 0 ? srv->config->workers
+					 : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (n < 1)
 		n = 1;
 	if (n > WORKERS_MAX)
@@ -871,7 +884,10 @@ int http_start(struct server *srv, struct rsd_fail *f)
 	return RSD_OK;
 }
 
-int http_bound_port(void) { return G.port; }
+int http_bound_port(void)
+{
+	return G.port;
+}
 
 uint64_t http_in_flight(void)
 {
@@ -881,8 +897,14 @@ uint64_t http_in_flight(void)
 	return n;
 }
 
-uint64_t http_connections_open(void) { return atomic_load(&G.conns_open); }
-uint64_t http_connections_refused(void) { return atomic_load(&G.conns_refused); }
+uint64_t http_connections_open(void)
+{
+	return atomic_load(&G.conns_open);
+}
+uint64_t http_connections_refused(void)
+{
+	return atomic_load(&G.conns_refused);
+}
 
 void http_stop_accepting(void)
 {

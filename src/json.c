@@ -82,15 +82,18 @@ int json_parse_strict(const char *body, size_t len, cJSON **out, struct rsd_fail
 {
 	*out = NULL;
 	if (len == 0)
-		return rsd_failf(f, RSD_EINVAL, "", "the request body is empty; a JSON object is expected");
+		return rsd_failf(f, RSD_EINVAL, "",
+				 "the request body is empty; a JSON object is expected");
 	if (rsd_utf8_chars(body, len) < 0)
 		return rsd_failf(f, RSD_EINVAL, "", "the request body is not valid UTF-8");
 	if (memchr(body, '\0', len) != NULL)
 		return rsd_failf(f, RSD_EINVAL, "", "the request body contains a NUL byte");
 	if (scan_depth(body, len, JSON_DEPTH_MAX) > JSON_DEPTH_MAX)
-		return rsd_failf(f, RSD_EINVAL, "", "JSON nesting is deeper than %d", JSON_DEPTH_MAX);
+		return rsd_failf(f, RSD_EINVAL, "", "JSON nesting is deeper than %d",
+				 JSON_DEPTH_MAX);
 	/* cJSON would cut a string at \u0000 and hand us a shorter value than was sent. */
-	for (const char *p = body; (p = memchr(p, '\\', (size_t)(body + len - p))) != NULL; p += 2) {
+	for (const char *p = body; (p = memchr(p, '\\', (size_t)(body + len - p))) != NULL;
+	     p += 2) {
 		if ((size_t)(body + len - p) >= 6 && memcmp(p, "\\u0000", 6) == 0)
 			return rsd_failf(f, RSD_EINVAL, "", "strings must not contain \\u0000");
 		if (p + 1 >= body + len)
@@ -101,12 +104,14 @@ int json_parse_strict(const char *body, size_t len, cJSON **out, struct rsd_fail
 	if (root == NULL) {
 		const char *at = cJSON_GetErrorPtr();
 		long off = (at && at >= body && at <= body + len) ? (long)(at - body) : -1;
-		return rsd_failf(f, RSD_EINVAL, "", "the request body is not valid JSON (at byte %ld)", off);
+		return rsd_failf(f, RSD_EINVAL, "",
+				 "the request body is not valid JSON (at byte %ld)", off);
 	}
 	for (const char *p = end; p && p < body + len; p++) {
 		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
 			cJSON_Delete(root);
-			return rsd_failf(f, RSD_EINVAL, "", "text after the JSON value (at byte %ld)",
+			return rsd_failf(f, RSD_EINVAL, "",
+					 "text after the JSON value (at byte %ld)",
 					 (long)(p - body));
 		}
 	}
@@ -167,8 +172,9 @@ static int check_member(const cJSON *v, const struct json_field *spec, struct rs
 		chars = rsd_utf8_chars(v->valuestring, strlen(v->valuestring));
 		if (chars < spec->min || chars > spec->max)
 			return rsd_failf(f, RSD_EINVAL, spec->name,
-					 "'%s' must be %lld to %lld characters long, got %ld", spec->name,
-					 (long long)spec->min, (long long)spec->max, chars);
+					 "'%s' must be %lld to %lld characters long, got %ld",
+					 spec->name, (long long)spec->min, (long long)spec->max,
+					 chars);
 		return RSD_OK;
 	case JSON_INT:
 		if (!cJSON_IsNumber(v))
@@ -195,8 +201,7 @@ static int check_member(const cJSON *v, const struct json_field *spec, struct rs
 			 type_name(spec->type));
 }
 
-int json_check_object(const cJSON *obj, const struct json_field *spec, size_t n,
-		      struct rsd_fail *f)
+int json_check_object(const cJSON *obj, const struct json_field *spec, size_t n, struct rsd_fail *f)
 {
 	if (!cJSON_IsObject(obj))
 		return rsd_failf(f, RSD_EINVAL, "", "the request body must be a JSON object");
@@ -206,7 +211,8 @@ int json_check_object(const cJSON *obj, const struct json_field *spec, size_t n,
 			if (strcmp(spec[i].name, c->string) == 0)
 				break;
 		if (i == n)
-			return rsd_failf(f, RSD_EINVAL, c->string, "unknown field '%.64s'", c->string);
+			return rsd_failf(f, RSD_EINVAL, c->string, "unknown field '%.64s'",
+					 c->string);
 		int rc = check_member(c, &spec[i], f);
 		if (rc != RSD_OK)
 			return rc;
@@ -214,7 +220,8 @@ int json_check_object(const cJSON *obj, const struct json_field *spec, size_t n,
 	for (size_t i = 0; i < n; i++)
 		if ((spec[i].flags & JSON_REQUIRED) &&
 		    cJSON_GetObjectItemCaseSensitive(obj, spec[i].name) == NULL)
-			return rsd_failf(f, RSD_EINVAL, spec[i].name, "'%s' is required", spec[i].name);
+			return rsd_failf(f, RSD_EINVAL, spec[i].name, "'%s' is required",
+					 spec[i].name);
 	return RSD_OK;
 }
 

@@ -64,7 +64,8 @@ static size_t line_start(char *buf, size_t cap, enum logger_level level)
 {
 	char ts[32];
 	rsd_time_format(rsd_now_ms(), ts, sizeof(ts));
-	return (size_t)snprintf(buf, cap, "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
+	return (size_t)snprintf(buf, cap, "{\"ts\":\"%s\",\"level\":\"%s\"", ts,
+				level_names[level]);
 }
 
 static void line_finish(char *buf, size_t pos, size_t cap)

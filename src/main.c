@@ -28,18 +28,18 @@
 #include "banned.h"
 
 #define RESORTD_VERSION "0.1.0"
-#define EXIT_USAGE 2
+#define EXIT_USAGE	2
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: resortd COMMAND [--config FILE] [--key value ...]\n\n"
-		"commands:\n"
-		"  serve [--demo]   run the server (--demo: load demo resorts into an empty store)\n"
-		"  init             create the data directory and stores, print the node id\n"
-		"  check            verify the stores: durability flags, log, read model\n"
-		"  version          print the version\n"
-		"  help             this text\n\n");
+	fprintf(out, "usage: resortd COMMAND [--config FILE] [--key value ...]\n\n"
+		     "commands:\n"
+		     "  serve [--demo]   run the server (--demo: load demo resorts into an empty "
+		     "store)\n"
+		     "  init             create the data directory and stores, print the node id\n"
+		     "  check            verify the stores: durability flags, log, read model\n"
+		     "  version          print the version\n"
+		     "  help             this text\n\n");
 	config_print_help(out);
 }
 
@@ -184,12 +184,18 @@ static int cmd_check(const struct config *c)
 static int load_demo(struct writer *w, struct projector *p, struct store *st)
 {
 	static const char *const demo[] = {
-		"{\"name\":\"제주 오션 리조트\",\"name_en\":\"Jeju Ocean Resort\",\"timezone\":\"Asia/Seoul\","
-		"\"currency\":\"KRW\",\"address\":\"제주특별자치도 서귀포시 중문관광로 72\",\"stars\":5}",
-		"{\"name\":\"설악 마운틴 리조트\",\"name_en\":\"Seorak Mountain Resort\",\"timezone\":"
-		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"강원특별자치도 속초시 설악산로 1091\",\"stars\":4}",
-		"{\"name\":\"부산 해운대 스파 리조트\",\"name_en\":\"Haeundae Spa Resort\",\"timezone\":"
-		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"부산광역시 해운대구 해운대해변로 264\",\"stars\":4}",
+		"{\"name\":\"제주 오션 리조트\",\"name_en\":\"Jeju Ocean "
+		"Resort\",\"timezone\":\"Asia/Seoul\","
+		"\"currency\":\"KRW\",\"address\":\"제주특별자치도 서귀포시 중문관광로 "
+		"72\",\"stars\":5}",
+		"{\"name\":\"설악 마운틴 리조트\",\"name_en\":\"Seorak Mountain "
+		"Resort\",\"timezone\":"
+		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"강원특별자치도 속초시 설악산로 "
+		"1091\",\"stars\":4}",
+		"{\"name\":\"부산 해운대 스파 리조트\",\"name_en\":\"Haeundae Spa "
+		"Resort\",\"timezone\":"
+		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"부산광역시 해운대구 "
+		"해운대해변로 264\",\"stars\":4}",
 	};
 	struct writer_stats ws;
 	writer_stats_get(w, &ws);
@@ -244,7 +250,8 @@ static int cmd_serve(struct config *c, bool demo)
 {
 	evthread_use_pthreads();
 	raise_fd_limit();
-	/* Signals go to sigwait in this thread only; every thread started below inherits the mask. */
+	/* Signals go to sigwait in this thread only; every thread started below inherits the mask.
+	 */
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -313,8 +320,9 @@ int main(int argc, char **argv, char **envp)
 	static const char *const serve_flags[] = {"--demo", NULL};
 	struct config c;
 	char err[1024];
-	if (config_load(&c, argc - 2, argv + 2, envp, strcmp(cmd, "serve") == 0 ? serve_flags : NULL,
-			err, sizeof(err)) != RSD_OK) {
+	if (config_load(&c, argc - 2, argv + 2, envp,
+			strcmp(cmd, "serve") == 0 ? serve_flags : NULL, err,
+			sizeof(err)) != RSD_OK) {
 		fprintf(stderr, "resortd: %s\n", err);
 		return EXIT_USAGE;
 	}

@@ -16,17 +16,17 @@
 #include "writer.h"
 #include "banned.h"
 
-#define ROUTES_TRACKED 32 /* routes + 1 for unmatched */
+#define ROUTES_TRACKED	32 /* routes + 1 for unmatched */
 #define METHODS_TRACKED 8
 static const int statuses[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
 			       412, 413, 414, 415, 422, 429, 431, 500, 503, 0 /* other */};
 #define STATUSES_TRACKED ((int)(sizeof(statuses) / sizeof(statuses[0])))
 static const double latency_bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-					  0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-					  1,      2.5,     5,      10};
+					  0.01,	  0.025,   0.05,   0.1,	  0.25,	  0.5,
+					  1,	  2.5,	   5,	   10};
 #define BUCKETS ((int)(sizeof(latency_bounds_s) / sizeof(latency_bounds_s[0])))
-static const char *const method_names[METHODS_TRACKED] = {"GET",    "HEAD",   "POST",    "PUT",
-							  "PATCH",  "DELETE", "OPTIONS", "OTHER"};
+static const char *const method_names[METHODS_TRACKED] = {"GET",   "HEAD",   "POST",	"PUT",
+							  "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 struct cell {
 	_Atomic uint64_t count;
@@ -144,7 +144,8 @@ static void render_requests(struct metrics *m, struct text *t)
 	put(&hist, "# HELP resortd_http_request_duration_seconds Time from request to reply.\n"
 		   "# TYPE resortd_http_request_duration_seconds histogram\n");
 	for (int r = 0; r <= router_routes_count; r++) {
-		const char *route = r < router_routes_count ? router_routes[r].pattern : "unmatched";
+		const char *route =
+			r < router_routes_count ? router_routes[r].pattern : "unmatched";
 		for (int me = 0; me < METHODS_TRACKED; me++) {
 			for (int st = 0; st < STATUSES_TRACKED; st++) {
 				struct cell total;
@@ -159,22 +160,27 @@ static void render_requests(struct metrics *m, struct text *t)
 					snprintf(status, sizeof(status), "%d", statuses[st]);
 				else
 					snprintf(status, sizeof(status), "other");
-				snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%s\"",
-					 route, method_names[me], status);
+				snprintf(labels, sizeof(labels),
+					 "route=\"%s\",method=\"%s\",status=\"%s\"", route,
+					 method_names[me], status);
 				put(t, "resortd_http_requests_total{%s} %llu\n", labels,
 				    (unsigned long long)count);
 				uint64_t cum = 0;
 				for (int b = 0; b < BUCKETS; b++) {
 					cum += buckets[b];
-					put(&hist, "resortd_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
+					put(&hist,
+					    "resortd_http_request_duration_seconds_bucket{%s,le=\"%"
+					    "g\"} %llu\n",
 					    labels, latency_bounds_s[b], (unsigned long long)cum);
 				}
-				put(&hist, "resortd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
+				put(&hist,
+				    "resortd_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} "
+				    "%llu\n",
 				    labels, (unsigned long long)count);
-				put(&hist, "resortd_http_request_duration_seconds_sum{%s} %.6f\n", labels,
-				    (double)atomic_load(&total.sum_ns) / 1e9);
-				put(&hist, "resortd_http_request_duration_seconds_count{%s} %llu\n", labels,
-				    (unsigned long long)count);
+				put(&hist, "resortd_http_request_duration_seconds_sum{%s} %.6f\n",
+				    labels, (double)atomic_load(&total.sum_ns) / 1e9);
+				put(&hist, "resortd_http_request_duration_seconds_count{%s} %llu\n",
+				    labels, (unsigned long long)count);
 			}
 		}
 	}
@@ -182,8 +188,7 @@ static void render_requests(struct metrics *m, struct text *t)
 	free(hist.buf);
 }
 
-static void gauge(struct text *t, const char *name, const char *type, const char *help,
-		  uint64_t v)
+static void gauge(struct text *t, const char *name, const char *type, const char *help, uint64_t v)
 {
 	put(t, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
 	    (unsigned long long)v);
@@ -194,14 +199,16 @@ void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **ou
 	struct text t = {.buf = rsd_malloc(16384), .cap = 16384};
 	t.buf[0] = '\0';
 	render_requests(m, &t);
-	gauge(&t, "resortd_http_requests_in_flight", "gauge", "Requests being handled.", g->in_flight);
+	gauge(&t, "resortd_http_requests_in_flight", "gauge", "Requests being handled.",
+	      g->in_flight);
 	gauge(&t, "resortd_http_connections_open", "gauge", "Open client connections.",
 	      g->connections_open);
 	gauge(&t, "resortd_http_connections_refused_total", "counter",
 	      "Connections closed at once for exceeding a connection cap.", g->connections_refused);
 	gauge(&t, "resortd_lmdb_map_used_bytes", "gauge", "Bytes of the LMDB map in use.",
 	      g->map_used_bytes);
-	gauge(&t, "resortd_lmdb_map_size_bytes", "gauge", "Size of the LMDB map.", g->map_size_bytes);
+	gauge(&t, "resortd_lmdb_map_size_bytes", "gauge", "Size of the LMDB map.",
+	      g->map_size_bytes);
 	const struct writer_stats *w = g->writer;
 	gauge(&t, "resortd_log_head_seq", "gauge", "Last committed event seq of this node.",
 	      w->head_seq);

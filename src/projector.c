@@ -34,11 +34,11 @@ struct projector {
 	bool started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool stopping;                     /* under mu */
-	uint64_t notified_head;            /* under mu */
-	struct projector_waiter *waiters;  /* under mu */
+	bool stopping;			       /* under mu */
+	uint64_t notified_head;		       /* under mu */
+	struct projector_waiter *waiters;      /* under mu */
 	char last_error[RSD_DETAIL_BYTES_MAX]; /* under mu */
-	bool failing;                      /* under mu */
+	bool failing;			       /* under mu */
 	_Atomic uint64_t applied_seq, events_applied, batches, last_progress_ns;
 	_Atomic int fail_next_commit;
 };
@@ -51,8 +51,7 @@ static projector_apply_fn applier_for(uint16_t type)
 	return NULL;
 }
 
-int projector_open(struct projector **out, struct store *s, const char *db_path,
-		   struct rsd_fail *f)
+int projector_open(struct projector **out, struct store *s, const char *db_path, struct rsd_fail *f)
 {
 	struct projector *p = rsd_calloc(1, sizeof(*p));
 	p->store = s;
@@ -98,8 +97,9 @@ static int apply_origin(const char *origin, void *arg)
 	int rc;
 	while (b->budget > 0 && (rc = eventlog_iter_next(&it, &ev)) == RSD_OK) {
 		if (ev.seq != last + 1) {
-			b->err = rsd_failf(&b->fail, RSD_EIO, "", "gap in the log of %s after seq %llu",
-					   origin, (unsigned long long)last);
+			b->err = rsd_failf(&b->fail, RSD_EIO, "",
+					   "gap in the log of %s after seq %llu", origin,
+					   (unsigned long long)last);
 			break;
 		}
 		projector_apply_fn apply = applier_for(ev.type);
@@ -111,7 +111,8 @@ static int apply_origin(const char *origin, void *arg)
 	}
 	eventlog_iter_close(&it);
 	if (b->err == RSD_OK && last != cursor && readmodel_cursor_set(b->p->db, origin, last))
-		b->err = rsd_failf(&b->fail, RSD_EIO, "", "writing cursor: %s", sqlite3_errmsg(b->p->db));
+		b->err = rsd_failf(&b->fail, RSD_EIO, "", "writing cursor: %s",
+				   sqlite3_errmsg(b->p->db));
 	return b->err;
 }
 

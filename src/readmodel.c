@@ -45,9 +45,11 @@ static int migrate(sqlite3 *db, struct rsd_fail *f)
 		int err;
 		if ((err = readmodel_exec(db, "BEGIN IMMEDIATE", f)))
 			return err;
-		if ((err = readmodel_exec(db, m->sql, f)) || (err = readmodel_exec(db, pragma, f))) {
+		if ((err = readmodel_exec(db, m->sql, f)) ||
+		    (err = readmodel_exec(db, pragma, f))) {
 			readmodel_exec(db, "ROLLBACK", NULL);
-			return rsd_failf(f, err, "", "migration %s: %s", m->name, f ? f->detail : "");
+			return rsd_failf(f, err, "", "migration %s: %s", m->name,
+					 f ? f->detail : "");
 		}
 		if ((err = readmodel_exec(db, "COMMIT", f)))
 			return err;
@@ -69,8 +71,9 @@ int readmodel_open_writer(const char *path, sqlite3 **out, struct rsd_fail *f)
 	sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
 	/* synchronous=NORMAL is safe here: the log in LMDB is the truth, and a projection lost
 	 * to power failure is re-applied from the cursor, which rolls back with it. */
-	int err = readmodel_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-				     "PRAGMA foreign_keys=ON",
+	int err = readmodel_exec(db,
+				 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+				 "PRAGMA foreign_keys=ON",
 				 f);
 	if (err == RSD_OK)
 		err = migrate(db, f);

@@ -92,7 +92,8 @@ int resort_decode_patch(const char *body, size_t len, cJSON **out, struct rsd_fa
 	if (err == RSD_OK && (*out)->child == NULL) {
 		cJSON_Delete(*out);
 		*out = NULL;
-		return rsd_failf(f, RSD_EINVAL, "", "the patch changes nothing: name at least one field");
+		return rsd_failf(f, RSD_EINVAL, "",
+				 "the patch changes nothing: name at least one field");
 	}
 	return err;
 }
@@ -118,7 +119,8 @@ static int create_apply(struct writer_txn *wt, struct command *cmd)
 	rsd_time_format(rsd_now_ms(), now, sizeof(now));
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "id", rc->id);
-	cJSON_AddItemToObject(ev, "name", cJSON_Duplicate(cJSON_GetObjectItem(rc->fields, "name"), 1));
+	cJSON_AddItemToObject(ev, "name",
+			      cJSON_Duplicate(cJSON_GetObjectItem(rc->fields, "name"), 1));
 	const char *opt[] = {"name_en", "address", "stars"};
 	for (size_t i = 0; i < COUNT(opt); i++) {
 		cJSON *v = cJSON_GetObjectItem(rc->fields, opt[i]);
@@ -207,9 +209,9 @@ static int step_done(sqlite3 *db, sqlite3_stmt *st, struct rsd_fail *f)
 
 static int project_created(sqlite3 *db, const cJSON *ev, struct rsd_fail *f)
 {
-	static const char *const cols[] = {"id",	"name",	     "name_en", "timezone",
-					   "currency",  "address",   "stars",   "home_node",
-					   "version",   "created_at"};
+	static const char *const cols[] = {"id",       "name",	    "name_en", "timezone",
+					   "currency", "address",   "stars",   "home_node",
+					   "version",  "created_at"};
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db,
 			       "INSERT INTO resorts(id, name, name_en, timezone, currency, address,"
@@ -224,11 +226,12 @@ static int project_created(sqlite3 *db, const cJSON *ev, struct rsd_fail *f)
 
 static int project_updated(sqlite3 *db, const cJSON *ev, struct rsd_fail *f)
 {
-	static const char *const patchable[] = {"name", "name_en", "timezone",
+	static const char *const patchable[] = {"name",	    "name_en", "timezone",
 						"currency", "address", "stars"};
 	const cJSON *changes = cJSON_GetObjectItem(ev, "changes");
 	char sql[512];
-	size_t n = (size_t)snprintf(sql, sizeof(sql), "UPDATE resorts SET version = ?1, updated_at = ?2");
+	size_t n = (size_t)snprintf(sql, sizeof(sql),
+				    "UPDATE resorts SET version = ?1, updated_at = ?2");
 	/* Column names come from our own list, never from the event text. */
 	int params = 2;
 	const cJSON *vals[COUNT(patchable)];
@@ -256,15 +259,16 @@ int resort_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
 {
 	cJSON *data = cJSON_ParseWithLength(ev->data, ev->data_len);
 	if (data == NULL)
-		return rsd_failf(f, RSD_EIO, "", "event %llu is not JSON", (unsigned long long)ev->seq);
+		return rsd_failf(f, RSD_EIO, "", "event %llu is not JSON",
+				 (unsigned long long)ev->seq);
 	int err = ev->type == EVENT_RESORT_CREATED ? project_created(db, data, f)
 						   : project_updated(db, data, f);
 	cJSON_Delete(data);
 	return err;
 }
 
-#define RESORT_COLUMNS                                                                            \
-	"id, name, name_en, timezone, currency, address, stars, home_node, version, created_at,"  \
+#define RESORT_COLUMNS                                                                             \
+	"id, name, name_en, timezone, currency, address, stars, home_node, version, created_at,"   \
 	" updated_at"
 
 static cJSON *row_to_json(sqlite3_stmt *st)
@@ -276,11 +280,8 @@ static cJSON *row_to_json(sqlite3_stmt *st)
 		case SQLITE_INTEGER:
 			cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, i));
 			break;
-		case SQLITE_NULL:
-			cJSON_AddNullToObject(o, name);
-			break;
-		default:
-			cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(st, i));
+		case SQLITE_NULL: cJSON_AddNullToObject(o, name); break;
+		default: cJSON_AddStringToObject(o, name, (const char *)sqlite3_column_text(st, i));
 		}
 	}
 	return o;
@@ -315,8 +316,10 @@ int resort_list(struct readmodel_reader *r, const char *cursor, int limit, cJSON
 	const char *after = "";
 	if (cursor) {
 		size_t pl = strlen(CURSOR_PREFIX);
-		if (strncmp(cursor, CURSOR_PREFIX, pl) != 0 || strlen(cursor) - pl > ENTITY_ID_BYTES_MAX)
-			return rsd_failf(f, RSD_EINVAL, "cursor", "'cursor' is not one this server gave");
+		if (strncmp(cursor, CURSOR_PREFIX, pl) != 0 ||
+		    strlen(cursor) - pl > ENTITY_ID_BYTES_MAX)
+			return rsd_failf(f, RSD_EINVAL, "cursor",
+					 "'cursor' is not one this server gave");
 		after = cursor + pl;
 	}
 	sqlite3_stmt *st = readmodel_stmt(r, sql);
@@ -329,9 +332,11 @@ int resort_list(struct readmodel_reader *r, const char *cursor, int limit, cJSON
 	next_cursor[0] = '\0';
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (count == limit) {
-			/* One row more than asked: there is a next page, starting after the last shown. */
+			/* One row more than asked: there is a next page, starting after the last
+			 * shown. */
 			cJSON *last = cJSON_GetArrayItem(arr, count - 1);
-			snprintf(next_cursor, next_len, CURSOR_PREFIX "%s", json_get_string(last, "id"));
+			snprintf(next_cursor, next_len, CURSOR_PREFIX "%s",
+				 json_get_string(last, "id"));
 			break;
 		}
 		cJSON_AddItemToArray(arr, row_to_json(st));

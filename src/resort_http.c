@@ -45,7 +45,10 @@ static void reply_resort(struct http_req *req, int status, const char *id)
 	int err = resort_get(http_req_reader(req), id, &obj, &version);
 	if (err) {
 		struct rsd_fail f;
-		rsd_failf(&f, err, "", err == RSD_ENOTFOUND ? "no resort with id '%.64s'" : "reading resort '%.64s' failed", id);
+		rsd_failf(&f, err, "",
+			  err == RSD_ENOTFOUND ? "no resort with id '%.64s'"
+					       : "reading resort '%.64s' failed",
+			  id);
 		http_reply_error(req, err, &f);
 		return;
 	}
@@ -70,8 +73,9 @@ static void reply_accepted(struct http_req *req, struct resort_cmd *rc, const ch
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "id", rc->id);
 	cJSON_AddNumberToObject(body, "version", (double)rc->version);
-	cJSON_AddStringToObject(body, "detail",
-				"the change is durable but not yet readable; GET the Location shortly");
+	cJSON_AddStringToObject(
+		body, "detail",
+		"the change is durable but not yet readable; GET the Location shortly");
 	http_reply_json(req, 202, body);
 	cJSON_Delete(body);
 }
@@ -123,7 +127,8 @@ void resort_http_patch(struct http_req *req)
 	uint64_t if_match;
 	struct rsd_fail f = {0};
 	if (parse_if_match(http_req_header(req, "If-Match"), &if_match) != RSD_OK) {
-		rsd_failf(&f, RSD_EINVAL, "If-Match", "If-Match must be an ETag such as \"3\", or *");
+		rsd_failf(&f, RSD_EINVAL, "If-Match",
+			  "If-Match must be an ETag such as \"3\", or *");
 		http_reply_error(req, RSD_EINVAL, &f);
 		return;
 	}
@@ -167,8 +172,8 @@ void resort_http_list(struct http_req *req)
 		char *end;
 		limit = strtol(ls, &end, 10);
 		if (end == ls || *end != '\0' || limit < 1 || limit > RESORTS_PAGE_MAX) {
-			rsd_failf(&f, RSD_EINVAL, "limit", "'limit' must be an integer from 1 to %d",
-				  RESORTS_PAGE_MAX);
+			rsd_failf(&f, RSD_EINVAL, "limit",
+				  "'limit' must be an integer from 1 to %d", RESORTS_PAGE_MAX);
 			http_reply_error(req, RSD_EINVAL, &f);
 			return;
 		}

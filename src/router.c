@@ -23,7 +23,8 @@ const struct route router_routes[] = {
 	{METHOD_GET | METHOD_HEAD, "/readyz", status_http_ready, ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_GET, "/metrics", status_http_metrics, ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_GET | METHOD_HEAD, "/v1/resorts", resort_http_list, ROLE_PUBLIC, ROUTE_NO_BODY},
-	{METHOD_POST, "/v1/resorts", resort_http_create, ROLE_ADMIN, ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_POST, "/v1/resorts", resort_http_create, ROLE_ADMIN,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
 	{METHOD_GET | METHOD_HEAD, "/v1/resorts/{id}", resort_http_get, ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_PATCH, "/v1/resorts/{id}", resort_http_patch, ROLE_MANAGER,
 	 ROUTE_JSON_BODY | ROUTE_WRITES},
@@ -87,8 +88,8 @@ void router_allow_header(unsigned allowed, char *out, size_t len)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = {{METHOD_GET, "GET"},     {METHOD_HEAD, "HEAD"},     {METHOD_POST, "POST"},
-		     {METHOD_PUT, "PUT"},     {METHOD_PATCH, "PATCH"},   {METHOD_DELETE, "DELETE"}};
+	} names[] = {{METHOD_GET, "GET"}, {METHOD_HEAD, "HEAD"},   {METHOD_POST, "POST"},
+		     {METHOD_PUT, "PUT"}, {METHOD_PATCH, "PATCH"}, {METHOD_DELETE, "DELETE"}};
 	size_t pos = 0;
 	out[0] = '\0';
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -148,14 +149,14 @@ static bool is_json_type(const char *ct)
 	static const char *const types[] = {"application/json", "application/merge-patch+json"};
 	for (size_t i = 0; i < 2; i++) {
 		size_t n = strlen(types[i]);
-		if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+		if (strncasecmp(ct, types[i], n) == 0 &&
+		    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
 			return true;
 	}
 	return false;
 }
 
-void router_dispatch(struct http_req *req, unsigned method, const char *path,
-		     struct route_match *m)
+void router_dispatch(struct http_req *req, unsigned method, const char *path, struct route_match *m)
 {
 	int rc = router_match(method, path, m);
 	if (rc == RSD_ENOTFOUND) {
@@ -166,15 +167,16 @@ void router_dispatch(struct http_req *req, unsigned method, const char *path,
 		char allow[128];
 		router_allow_header(m->allowed, allow, sizeof(allow));
 		http_header_add(req, "Allow", allow);
-		http_reply_problem(req, 405, "this method is not allowed here; see the Allow header",
-				   NULL);
+		http_reply_problem(req, 405,
+				   "this method is not allowed here; see the Allow header", NULL);
 		return;
 	}
 	size_t body_len;
 	http_req_body(req, &body_len);
 	unsigned flags = m->route->flags;
 	if ((flags & ROUTE_JSON_BODY) && !is_json_type(http_req_header(req, "Content-Type"))) {
-		http_reply_problem(req, 415, "the body must be JSON: send Content-Type: application/json",
+		http_reply_problem(req, 415,
+				   "the body must be JSON: send Content-Type: application/json",
 				   NULL);
 		return;
 	}

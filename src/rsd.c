@@ -125,7 +125,8 @@ void rsd_time_format(uint64_t ms, char *out, size_t outlen)
 	struct tm tm;
 	gmtime_r(&s, &tm);
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (unsigned)(ms % 1000));
 }
 
 void rsd_random(void *buf, size_t n)
@@ -147,8 +148,8 @@ void rsd_id_new(const char *prefix, char *out, size_t outlen)
 {
 	unsigned char raw[8];
 	rsd_random(raw, sizeof(raw));
-	snprintf(out, outlen, "%s%02x%02x%02x%02x%02x%02x%02x%02x", prefix, raw[0], raw[1],
-		 raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]);
+	snprintf(out, outlen, "%s%02x%02x%02x%02x%02x%02x%02x%02x", prefix, raw[0], raw[1], raw[2],
+		 raw[3], raw[4], raw[5], raw[6], raw[7]);
 }
 
 void rsd_put_be64(unsigned char *p, uint64_t v)

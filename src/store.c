@@ -27,7 +27,8 @@ int store_err(int rc)
 static int make_dir(const char *path, struct rsd_fail *f)
 {
 	if (mkdir(path, 0750) != 0 && errno != EEXIST)
-		return rsd_failf(f, RSD_EIO, "data_dir", "cannot create %s: %s", path, strerror(errno));
+		return rsd_failf(f, RSD_EIO, "data_dir", "cannot create %s: %s", path,
+				 strerror(errno));
 	return RSD_OK;
 }
 
@@ -54,8 +55,8 @@ static int settle_node_id(struct store *s, MDB_txn *txn, const char *wanted, str
 		s->node_id[val.mv_size] = '\0';
 		if (wanted[0] && strcmp(wanted, s->node_id) != 0)
 			return rsd_failf(f, RSD_EINVAL, "node_id",
-					 "configured node id '%s' differs from the stored '%s'", wanted,
-					 s->node_id);
+					 "configured node id '%s' differs from the stored '%s'",
+					 wanted, s->node_id);
 		return RSD_OK;
 	}
 	if (rc != MDB_NOTFOUND)
@@ -105,11 +106,13 @@ int store_open(struct store *s, const char *dir, uint64_t map_bytes, const char 
 	if (dead > 0)
 		logger_log(LOGGER_WARN, "cleared %d stale LMDB readers", dead);
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
-		err = rsd_failf(f, store_err(rc), "", "LMDB start-up transaction: %s", mdb_strerror(rc));
+		err = rsd_failf(f, store_err(rc), "", "LMDB start-up transaction: %s",
+				mdb_strerror(rc));
 		goto fail;
 	}
 	if ((rc = open_dbs(s, txn))) {
-		err = rsd_failf(f, store_err(rc), "", "opening LMDB databases: %s", mdb_strerror(rc));
+		err = rsd_failf(f, store_err(rc), "", "opening LMDB databases: %s",
+				mdb_strerror(rc));
 		goto fail;
 	}
 	if ((err = settle_node_id(s, txn, node_id, f)))

@@ -24,9 +24,9 @@ struct writer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct command *head, *tail; /* queue, under mu */
-	size_t queued;               /* under mu */
-	bool stopping;               /* under mu */
-	uint64_t next_seq;           /* writer thread only */
+	size_t queued;		     /* under mu */
+	bool stopping;		     /* under mu */
+	uint64_t next_seq;	     /* writer thread only */
 	writer_commit_fn on_commit;
 	void *on_commit_arg;
 	_Atomic uint64_t head_seq, commits, commands, full_errors, batch_sum;
@@ -61,7 +61,10 @@ int writer_submit(struct writer *w, struct command *cmd)
 int writer_emit(struct writer_txn *wt, uint16_t type, const char *data, size_t len,
 		uint64_t *seq_out)
 {
-	struct event ev = {.seq = wt->seq + 1, .ts_ms = rsd_now_ms(), .type = type, .data = data,
+	struct event ev = {.seq = wt->seq + 1,
+			   .ts_ms = rsd_now_ms(),
+			   .type = type,
+			   .data = data,
 			   .data_len = len};
 	snprintf(ev.origin, sizeof(ev.origin), "%s", wt->store->node_id);
 	int rc = eventlog_append(wt->txn, wt->store, &ev);
@@ -109,7 +112,8 @@ static int run_one(struct writer *w, MDB_txn *parent, struct command *cmd)
 	if (err == RSD_OK) {
 		rc = mdb_txn_commit(child);
 		if (rc)
-			return rsd_failf(&cmd->fail, store_err(rc), "", "storage: %s", mdb_strerror(rc));
+			return rsd_failf(&cmd->fail, store_err(rc), "", "storage: %s",
+					 mdb_strerror(rc));
 		if (wt.seq != w->next_seq)
 			cmd->last_seq = wt.seq;
 		w->next_seq = wt.seq;
@@ -139,7 +143,8 @@ static void run_batch(struct writer *w, struct command *batch, size_t n)
 	int rc = mdb_txn_begin(w->store->env, NULL, 0, &txn);
 	for (struct command *c = batch; c; c = c->next) {
 		if (rc)
-			c->result = rsd_failf(&c->fail, store_err(rc), "", "begin: %s", mdb_strerror(rc));
+			c->result = rsd_failf(&c->fail, store_err(rc), "", "begin: %s",
+					      mdb_strerror(rc));
 		else
 			c->result = run_one(w, txn, c);
 	}
@@ -150,8 +155,8 @@ static void run_batch(struct writer *w, struct command *batch, size_t n)
 			w->next_seq = seq_before;
 			for (struct command *c = batch; c; c = c->next)
 				if (c->result == RSD_OK)
-					c->result = rsd_failf(&c->fail, store_err(rc), "", "commit: %s",
-							      mdb_strerror(rc));
+					c->result = rsd_failf(&c->fail, store_err(rc), "",
+							      "commit: %s", mdb_strerror(rc));
 		}
 	}
 	record_batch(w, n);

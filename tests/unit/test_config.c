@@ -31,9 +31,11 @@ static void test_file_values_and_comments(void **state)
 	struct config c;
 	char err[512];
 	config_defaults(&c);
-	const char *text = "# a comment\n\n  listen = [::1]:9000  # trailing comment\n"
-			   "data_dir = \"/var/lib/x # not a comment\"\nworkers=3\r\nlog_level = debug\n";
-	assert_int_equal(config_parse_text(&c, text, strlen(text), "f.conf", err, sizeof(err)), RSD_OK);
+	const char *text =
+		"# a comment\n\n  listen = [::1]:9000  # trailing comment\n"
+		"data_dir = \"/var/lib/x # not a comment\"\nworkers=3\r\nlog_level = debug\n";
+	assert_int_equal(config_parse_text(&c, text, strlen(text), "f.conf", err, sizeof(err)),
+			 RSD_OK);
 	assert_string_equal(c.listen_host, "::1");
 	assert_int_equal(c.listen_port, 9000);
 	assert_string_equal(c.data_dir, "/var/lib/x # not a comment");
@@ -57,8 +59,10 @@ static void expect_file_error(const char *text, const char *want)
 static void test_file_errors_name_file_line_and_key(void **state)
 {
 	(void)state;
-	expect_file_error("listen = 127.0.0.1:1\nbogus = 1\n", "/etc/r.conf:2: unknown key 'bogus'");
-	expect_file_error("\n\nworkers = abc\n", "/etc/r.conf:3: key 'workers': expected an integer");
+	expect_file_error("listen = 127.0.0.1:1\nbogus = 1\n",
+			  "/etc/r.conf:2: unknown key 'bogus'");
+	expect_file_error("\n\nworkers = abc\n",
+			  "/etc/r.conf:3: key 'workers': expected an integer");
 	expect_file_error("workers = 65\n", "key 'workers'");
 	expect_file_error("listen = nocolon\n", "/etc/r.conf:1: key 'listen'");
 	expect_file_error("listen 127.0.0.1:1\n", "/etc/r.conf:1: key 'listen': expected '='");
@@ -83,8 +87,8 @@ static void test_precedence_flag_over_env_over_file(void **state)
 	struct config c;
 	char err[512];
 	assert_int_equal(config_load(&c, 4, argv, envp, caller, err, sizeof(err)), RSD_OK);
-	assert_int_equal(c.workers, 3);             /* flag */
-	assert_int_equal(c.listen_port, 2222);      /* environment */
+	assert_int_equal(c.workers, 3);		       /* flag */
+	assert_int_equal(c.listen_port, 2222);	       /* environment */
 	assert_string_equal(c.data_dir, "/from/file"); /* file */
 	assert_string_equal(config_origin(&c, "workers"), "flag --workers");
 	assert_string_equal(config_origin(&c, "listen"), "environment RESORTD_LISTEN");

@@ -39,8 +39,11 @@ static void append(struct store *s, const char *origin, uint64_t seq, const char
 {
 	MDB_txn *txn;
 	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
-	struct event ev = {.seq = seq, .ts_ms = 1000 + seq, .type = EVENT_RESORT_CREATED,
-			   .data = data, .data_len = strlen(data)};
+	struct event ev = {.seq = seq,
+			   .ts_ms = 1000 + seq,
+			   .type = EVENT_RESORT_CREATED,
+			   .data = data,
+			   .data_len = strlen(data)};
 	snprintf(ev.origin, sizeof(ev.origin), "%s", origin);
 	assert_int_equal(eventlog_append(txn, s, &ev), RSD_OK);
 	assert_int_equal(mdb_txn_commit(txn), 0);
@@ -156,7 +159,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate_seq_is_a_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heads_iteration_and_origins, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_store_is_durable_and_keeps_node_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_is_durable_and_keeps_node_id, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_entities, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,8 +59,9 @@ static void test_refuses_garbage(void **state)
 {
 	(void)state;
 	struct rsd_fail f;
-	const char *bad[] = {"", "{", "{} {}", "{\"a\":\"\\u0000\"}", "{\"a\":\"\xff\"}", "nul",
-			     "{\"a\":1,}", "{'a':1}"};
+	const char *bad[] = {
+		"",    "{",	     "{} {}",  "{\"a\":\"\\u0000\"}", "{\"a\":\"\xff\"}",
+		"nul", "{\"a\":1,}", "{'a':1}"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (parse(bad[i], &f) != RSD_EINVAL)
 			fail_msg("accepted %s", bad[i]);
@@ -77,8 +78,10 @@ static void test_integers_from_the_double(void **state)
 	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 0), 1, 5, &v), RSD_OK);
 	assert_int_equal(v, 5);
 	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 1), 0, 10, &v), RSD_EINVAL);
-	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 2), INT64_MIN, INT64_MAX, &v), RSD_EINVAL);
-	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 3), INT64_MIN, INT64_MAX, &v), RSD_EINVAL);
+	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 2), INT64_MIN, INT64_MAX, &v),
+			 RSD_EINVAL);
+	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 3), INT64_MIN, INT64_MAX, &v),
+			 RSD_EINVAL);
 	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 4), 0, 10, &v), RSD_EINVAL);
 	assert_int_equal(json_get_int(cJSON_GetArrayItem(root, 5), 0, 10, &v), RSD_OK);
 	/* cJSON's valueint would clamp this to INT_MAX; the range check sees the real value. */

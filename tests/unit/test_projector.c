@@ -70,11 +70,12 @@ static void dump(struct fixture *fx, char *out, size_t len)
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open_v2(fx->db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(db,
-					    "SELECT coalesce(group_concat(id || ':' || name || ':' || "
-					    "version, ','), '') || '|' || (SELECT coalesce(max(seq), 0) "
-					    "FROM projector_cursor) FROM (SELECT * FROM resorts ORDER BY id)",
-					    -1, &st, NULL),
+	assert_int_equal(sqlite3_prepare_v2(
+				 db,
+				 "SELECT coalesce(group_concat(id || ':' || name || ':' || "
+				 "version, ','), '') || '|' || (SELECT coalesce(max(seq), 0) "
+				 "FROM projector_cursor) FROM (SELECT * FROM resorts ORDER BY id)",
+				 -1, &st, NULL),
 			 SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
@@ -161,7 +162,8 @@ static void wait_fn(struct projector_waiter *w, int result)
 
 static int wait_for(struct projector *p, uint64_t seq, uint64_t timeout_ms)
 {
-	struct wait_box b = {.w = {.seq = seq, .deadline_ns = rsd_mono_ns() + timeout_ms * 1000000u,
+	struct wait_box b = {.w = {.seq = seq,
+				   .deadline_ns = rsd_mono_ns() + timeout_ms * 1000000u,
 				   .fn = wait_fn}};
 	b.w.arg = &b;
 	pthread_mutex_init(&b.mu, NULL);

@@ -30,8 +30,8 @@ static void test_not_found(void **state)
 {
 	(void)state;
 	struct route_match m;
-	const char *paths[] = {"/", "/v1/resorts/", "/v1/resorts/a/b", "/v1/resort", "/healthz/",
-			       "/v1//resorts", "/v1/resortsx"};
+	const char *paths[] = {"/",	    "/v1/resorts/", "/v1/resorts/a/b", "/v1/resort",
+			       "/healthz/", "/v1//resorts", "/v1/resortsx"};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
 		assert_int_equal(router_match(METHOD_GET, paths[i], &m), RSD_ENOTFOUND);
 }

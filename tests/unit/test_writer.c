@@ -32,8 +32,14 @@ static int open_with_map(void **state, uint64_t map_bytes)
 	return 0;
 }
 
-static int setup(void **state) { return open_with_map(state, 256u << 20); }
-static int setup_small(void **state) { return open_with_map(state, 1u << 20); }
+static int setup(void **state)
+{
+	return open_with_map(state, 256u << 20);
+}
+static int setup_small(void **state)
+{
+	return open_with_map(state, 1u << 20);
+}
 
 static int teardown(void **state)
 {
@@ -67,10 +73,11 @@ static int test_apply(struct writer_txn *wt, struct command *cmd)
 		if ((err = store_entity_put(wt->txn, wt->store, tc->id, &rec)))
 			return err;
 	}
-	return tc->fail_after_emit ? rsd_failf(&cmd->fail, RSD_EINVAL, "x", "asked to fail") : RSD_OK;
+	return tc->fail_after_emit ? rsd_failf(&cmd->fail, RSD_EINVAL, "x", "asked to fail")
+				   : RSD_OK;
 }
 
-#define THREADS 32
+#define THREADS	   32
 #define PER_THREAD 150
 
 static void *submitter(void *arg)
@@ -112,7 +119,8 @@ static void test_group_commit_of_many_submitters(void **state)
 	writer_stats_get(fx->writer, &st);
 	assert_int_equal(st.commands, THREADS * PER_THREAD);
 	assert_int_equal(st.head_seq, THREADS * PER_THREAD);
-	/* With 32 submitters waiting on fsync, batches must form: far fewer commits than commands. */
+	/* With 32 submitters waiting on fsync, batches must form: far fewer commits than commands.
+	 */
 	assert_true(st.commits * 2 < st.commands);
 	assert_int_equal(st.batch_sum, st.commands);
 	assert_log_contiguous(&fx->store, THREADS * PER_THREAD);
@@ -190,8 +198,10 @@ static void test_full_map_is_an_error_not_a_crash(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_group_commit_of_many_submitters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_failing_command_leaves_no_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit_of_many_submitters, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_failing_command_leaves_no_trace, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_full_map_is_an_error_not_a_crash, setup_small,
 						teardown),
 	};
