@@ -60,6 +60,7 @@ struct conn {
 	struct http_req *current;	 /* request being handled, if any */
 	char addr[INET6_ADDRSTRLEN];
 	bool adopted, counted, refused;
+	size_t bytes_in; /* received since the last complete request: tells oversized headers */
 };
 
 struct http_req {
@@ -269,6 +270,14 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 
 static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
+/* Counts bytes received toward the current request. */
+static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)buf;
+	struct conn *c = arg;
+	c->bytes_in += info->n_added;
+}
+
 static void conn_adopt(struct conn *c)
 {
 	if (c->adopted)
@@ -282,6 +291,7 @@ static void conn_adopt(struct conn *c)
 	evhttp_connection_set_closecb(c->evcon, conn_closed, c);
 	map_put(c->w, c);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), output_cb, c);
+	evbuffer_add_cb(bufferevent_get_input(c->bev), input_cb, c);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int fd = bufferevent_getfd(c->bev);
@@ -370,8 +380,16 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	int status = (int)strtol(line + 9, NULL, 10);
 	if (status < 400 || status > 599)
 		status = 400;
-	const char *detail = status == 413 ? "the request's headers or body exceed the size limit"
-					   : "the request is not valid HTTP/1.1";
+	const char *detail = "the request is not valid HTTP/1.1";
+	if (status == 413) {
+		detail = "the request body exceeds the size limit";
+	} else if (status == 501) {
+		detail = "the request method is not one this server implements";
+	} else if (status == 400 && c->bytes_in > HEADERS_BYTES_MAX) {
+		/* evhttp reports headers past its limit as a bad request; say what it was. */
+		status = 431;
+		detail = "the request's headers exceed 8 KiB";
+	}
 	char body[256];
 	int blen = snprintf(
 		body, sizeof(body),
@@ -695,6 +713,7 @@ static void handle_request(struct evhttp_request *ev, void *arg)
 	req->conn = slot ? *slot : NULL;
 	if (req->conn) {
 		req->conn->current = req;
+		req->conn->bytes_in = 0;
 		event_del(req->conn->timer);
 	}
 	set_request_id(req);

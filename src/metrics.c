@@ -19,7 +19,7 @@
 #define ROUTES_TRACKED	32 /* routes + 1 for unmatched */
 #define METHODS_TRACKED 8
 static const int statuses[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
-			       412, 413, 414, 415, 422, 429, 431, 500, 503, 0 /* other */};
+			       412, 413, 414, 415, 422, 429, 431, 500, 501, 503, 0 /* other */};
 #define STATUSES_TRACKED ((int)(sizeof(statuses) / sizeof(statuses[0])))
 static const double latency_bounds_s[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					  0.01,	  0.025,   0.05,   0.1,	  0.25,	  0.5,
