@@ -118,21 +118,23 @@ static void put(struct text *t, const char *fmt, ...)
 	}
 }
 
-/* Sums one cell across shards. */
-static void sum_cell(struct metrics *m, int r, int me, int st, struct cell *out_plain,
-		     uint64_t *buckets)
+/* One cell summed across shards, in plain integers. */
+struct cell_sum {
+	uint64_t count, sum_ns;
+	uint64_t buckets[BUCKETS];
+};
+
+static void sum_cell(struct metrics *m, int r, int me, int st, struct cell_sum *out)
 {
-	uint64_t count = 0, sum = 0;
-	memset(buckets, 0, sizeof(uint64_t) * BUCKETS);
+	memset(out, 0, sizeof(*out));
 	for (int s = 0; s < m->nshards; s++) {
 		struct cell *c = &m->shards[s].cells[r][me][st];
-		count += atomic_load_explicit(&c->count, memory_order_relaxed);
-		sum += atomic_load_explicit(&c->sum_ns, memory_order_relaxed);
+		out->count += atomic_load_explicit(&c->count, memory_order_relaxed);
+		out->sum_ns += atomic_load_explicit(&c->sum_ns, memory_order_relaxed);
 		for (int b = 0; b < BUCKETS; b++)
-			buckets[b] += atomic_load_explicit(&c->buckets[b], memory_order_relaxed);
+			out->buckets[b] +=
+				atomic_load_explicit(&c->buckets[b], memory_order_relaxed);
 	}
-	atomic_store_explicit(&out_plain->count, count, memory_order_relaxed);
-	atomic_store_explicit(&out_plain->sum_ns, sum, memory_order_relaxed);
 }
 
 static void render_requests(struct metrics *m, struct text *t)
@@ -148,10 +150,9 @@ static void render_requests(struct metrics *m, struct text *t)
 			r < router_routes_count ? router_routes[r].pattern : "unmatched";
 		for (int me = 0; me < METHODS_TRACKED; me++) {
 			for (int st = 0; st < STATUSES_TRACKED; st++) {
-				struct cell total;
-				uint64_t buckets[BUCKETS];
-				sum_cell(m, r, me, st, &total, buckets);
-				uint64_t count = atomic_load(&total.count);
+				struct cell_sum total;
+				sum_cell(m, r, me, st, &total);
+				uint64_t count = total.count;
 				if (count == 0)
 					continue;
 				char labels[256];
@@ -167,7 +168,7 @@ static void render_requests(struct metrics *m, struct text *t)
 				    (unsigned long long)count);
 				uint64_t cum = 0;
 				for (int b = 0; b < BUCKETS; b++) {
-					cum += buckets[b];
+					cum += total.buckets[b];
 					put(&hist,
 					    "resortd_http_request_duration_seconds_bucket{%s,le=\"%"
 					    "g\"} %llu\n",
@@ -178,7 +179,7 @@ static void render_requests(struct metrics *m, struct text *t)
 				    "%llu\n",
 				    labels, (unsigned long long)count);
 				put(&hist, "resortd_http_request_duration_seconds_sum{%s} %.6f\n",
-				    labels, (double)atomic_load(&total.sum_ns) / 1e9);
+				    labels, (double)total.sum_ns / 1e9);
 				put(&hist, "resortd_http_request_duration_seconds_count{%s} %llu\n",
 				    labels, (unsigned long long)count);
 			}
