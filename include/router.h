@@ -50,7 +50,7 @@ struct route {
 
 struct route_match {
 	const struct route *route;
-	int route_index;
+	int route_index; /* row of router_routes; on a 405 the row whose path matched; -1 */
 	int nparams;
 	struct {
 		const char *name; /* points into the pattern */

@@ -153,7 +153,7 @@ static const struct config_key keys[] = {
 	{"conns_per_addr_max", parse_conns_per_addr, "256", "open connections per client address"},
 	{"map_size_mb", parse_map_size, "1024", "LMDB map size; writes past it answer 503"},
 	{"projector_wait_ms", parse_projector_wait, "5000",
-	 "how long a write waits to become readable before answering 503"},
+	 "how long a write waits to become readable before answering 202"},
 };
 #define KEYS_COUNT (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(KEYS_COUNT <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

@@ -61,6 +61,8 @@ struct conn {
 	char addr[INET6_ADDRSTRLEN];
 	bool adopted, counted, refused;
 	size_t bytes_in; /* received since the last complete request: tells oversized headers */
+	bool close_after_flush; /* an error page of evhttp's was replaced: end after sending */
+	bool rewriting;		/* output_cb is changing the buffer: ignore its own changes */
 };
 
 struct http_req {
@@ -355,6 +357,13 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	struct conn *c = arg;
 	static const char marker[] = "</BODY></HTML>\n";
 	static const char html[] = "Content-Type: text/html";
+	if (c->rewriting)
+		return;
+	if (c->close_after_flush && info->n_deleted > 0 && evbuffer_get_length(buf) == 0) {
+		/* evhttp keeps some connections open after its own errors (CONNECT): end it. */
+		conn_cut(c);
+		return;
+	}
 	if (info->n_added == 0 || evbuffer_get_length(buf) < sizeof(marker))
 		return;
 	struct evbuffer_ptr end = evbuffer_search(buf, marker, sizeof(marker) - 1, NULL);
@@ -396,14 +405,19 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 		"{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
 		router_status_title(status), status, detail);
 	char *prefix = rsd_malloc((size_t)start + 1);
+	c->rewriting = true;
+	c->close_after_flush = true;
 	evbuffer_remove(buf, prefix, (size_t)start);
-	evbuffer_remove_cb(buf, output_cb, c);
 	evbuffer_drain(buf, evbuffer_get_length(buf));
 	evbuffer_add(buf, prefix, (size_t)start);
+	char request_id[REQUEST_ID_BYTES_MAX + 1];
+	rsd_id_new("req_", request_id, sizeof(request_id));
 	evbuffer_add_printf(buf,
 			    "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\n"
-			    "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
-			    status, router_status_title(status), blen, body);
+			    "X-Request-Id: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+			    status, router_status_title(status), request_id, blen, body);
+	c->rewriting = false;
+	logger_access(request_id, "-", "-", status, 0, c->addr);
 	free(prefix);
 }
 
@@ -437,8 +451,7 @@ static void req_finish(struct http_req *req, int status)
 {
 	struct worker *w = req->w;
 	uint64_t dur = rsd_mono_ns() - req->start_ns;
-	metrics_request(G.srv->metrics, w->index, req->match.route ? req->match.route_index : -1,
-			req->method, status, dur);
+	metrics_request(G.srv->metrics, w->index, req->match.route_index, req->method, status, dur);
 	logger_access(req->request_id, http_req_method(req), req->path ? req->path : "-", status,
 		      dur / 1000, req->conn ? req->conn->addr : "-");
 	if (req->conn) {
@@ -700,6 +713,7 @@ static void handle_request(struct evhttp_request *ev, void *arg)
 	req->w = w;
 	req->start_ns = rsd_mono_ns();
 	req->method = method_bit(evhttp_request_get_command(ev));
+	req->match.route_index = -1; /* "unmatched" until the router says otherwise */
 	arena_init(&req->arena);
 	req->next = w->live;
 	if (w->live)
@@ -825,10 +839,11 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 	evhttp_set_max_headers_size(w->http, HEADERS_BYTES_MAX);
 	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->body_bytes_max);
 	evhttp_set_timeout(w->http, cfg->idle_timeout_s);
+	/* CONNECT and TRACE are refused by evhttp itself (501): resortd is no proxy, and
+	 * evhttp's replies to CONNECT carry no length, leaving the client waiting. */
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-						    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	/* Each worker gets its own descriptor of the shared socket: evhttp closes it when the
 	 * worker stops accepting, and that must not close the others'. */
 	int fd = dup(G.listen_fd);

@@ -84,6 +84,8 @@ static void after_write(struct http_req *req, struct command *cmd, int result, i
 {
 	struct resort_cmd *rc = (struct resort_cmd *)cmd;
 	char *location = arena_printf(http_req_arena(req), "/v1/resorts/%s", rc->id);
+	/* rc lives in the request's arena, which the reply frees: release what it owns first. */
+	resort_cmd_release(rc);
 	if (result == RSD_ETIMEDOUT && cmd->result == RSD_OK)
 		reply_accepted(req, rc, location);
 	else if (result != RSD_OK)
@@ -93,7 +95,6 @@ static void after_write(struct http_req *req, struct command *cmd, int result, i
 			http_header_add(req, "Location", location);
 		reply_resort(req, status, rc->id);
 	}
-	resort_cmd_release(rc);
 }
 
 static void after_create(struct http_req *req, struct command *cmd, int result)

@@ -63,12 +63,15 @@ static bool match_pattern(const char *pattern, const char *path, struct route_ma
 int router_match(unsigned method, const char *path, struct route_match *m)
 {
 	memset(m, 0, sizeof(*m));
+	m->route_index = -1; /* for metrics: the first route whose path matched, if any */
 	struct route_match tmp;
 	bool path_known = false;
 	for (int i = 0; i < router_routes_count; i++) {
 		const struct route *r = &router_routes[i];
 		if (!match_pattern(r->pattern, path, &tmp))
 			continue;
+		if (!path_known)
+			m->route_index = i;
 		path_known = true;
 		m->allowed |= r->methods;
 		if (r->methods & method) {

@@ -11,8 +11,21 @@
 #include "metrics.h"
 #include "banned.h"
 
+/* The status routes take no query parameters; replies 400 and returns false on any. */
+static bool no_query(struct http_req *req)
+{
+	static const char *const none[] = {NULL};
+	struct rsd_fail f = {0};
+	int err = http_req_query_only(req, none, &f);
+	if (err)
+		http_reply_error(req, err, &f);
+	return err == RSD_OK;
+}
+
 void status_http_health(struct http_req *req)
 {
+	if (!no_query(req))
+		return;
 	static const char body[] = "{\"status\":\"ok\"}";
 	http_header_add(req, "Cache-Control", "no-store");
 	http_reply_text(req, 200, "application/json", body, sizeof(body) - 1);
@@ -20,6 +33,8 @@ void status_http_health(struct http_req *req)
 
 void status_http_ready(struct http_req *req)
 {
+	if (!no_query(req))
+		return;
 	struct server *srv = http_req_server(req);
 	struct projector_stats ps;
 	projector_stats_get(srv->projector, &ps);
@@ -49,6 +64,8 @@ void status_http_ready(struct http_req *req)
 
 void status_http_metrics(struct http_req *req)
 {
+	if (!no_query(req))
+		return;
 	struct server *srv = http_req_server(req);
 	struct writer_stats ws;
 	struct projector_stats ps;
