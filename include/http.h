@@ -59,6 +59,8 @@ uint64_t http_connections_refused(void);
 struct server *http_req_server(struct http_req *req);
 struct arena *http_req_arena(struct http_req *req);
 struct readmodel_reader *http_req_reader(struct http_req *req);
+/* The worker's cache of serialized replies (readcache.h). */
+struct readcache *http_req_cache(struct http_req *req);
 const char *http_req_param(struct http_req *req, const char *name);
 /* The decoded value of query parameter name, or NULL. */
 const char *http_req_query(struct http_req *req, const char *name);

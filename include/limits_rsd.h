@@ -23,6 +23,8 @@
 #define ROUTE_PARAMS_MAX	   4
 #define ROUTE_PARAM_BYTES_MAX	   128
 #define QUERY_PARAMS_MAX	   32
+#define ACCESS_LOG_FLUSH_MS	   100	/* buffered access lines reach stderr within this */
+#define READCACHE_SLOTS		   4096 /* per worker */
 
 /* JSON bodies */
 #define JSON_DEPTH_MAX 32

@@ -20,8 +20,14 @@ int logger_parse_level(const char *s, enum logger_level *out);
 void logger_log(enum logger_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Logs one access line for a finished request. */
+/* Logs one access line for a finished request. Access lines are buffered per thread and
+ * written when the buffer fills or at logger_flush: a write(2) per request would cost more
+ * than many requests. A thread that logs access lines must call logger_flush periodically
+ * (the HTTP workers do every ACCESS_LOG_FLUSH_MS) and before it exits. */
 void logger_access(const char *request_id, const char *method, const char *path, int status,
 		   uint64_t duration_us, const char *peer);
+
+/* Writes this thread's buffered access lines. */
+void logger_flush(void);
 
 #endif

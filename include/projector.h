@@ -60,6 +60,10 @@ void projector_wait(struct projector *p, struct projector_waiter *w);
 
 void projector_stats_get(struct projector *p, struct projector_stats *out);
 
+/* A number that changes after every commit that changed the read model (any thread):
+ * what read caches compare against (readcache.h). */
+uint64_t projector_generation(struct projector *p);
+
 /* Test hook: the next batch rolls back instead of committing, as if the process died
  * between the LMDB commit and the SQLite commit. */
 void projector_fail_next_commit(struct projector *p);

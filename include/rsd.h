@@ -65,7 +65,8 @@ uint64_t rsd_mono_ns(void);
 /* Formats ms since the epoch as RFC 3339 UTC with milliseconds into out (>= 25 bytes). */
 void rsd_time_format(uint64_t ms, char *out, size_t outlen);
 
-/* Writes prefix + 16 random lowercase hex digits into out (NUL-terminated). */
+/* Writes prefix + 16 pseudo-random lowercase hex digits into out (NUL-terminated): unique,
+ * not secret (a per-thread PRNG seeded by the kernel). Secrets use rsd_random. */
 void rsd_id_new(const char *prefix, char *out, size_t outlen);
 
 /* Fills buf with n random bytes from the kernel; aborts if the kernel cannot. */

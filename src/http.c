@@ -41,6 +41,7 @@
 
 #include "logger.h"
 #include "metrics.h"
+#include "readcache.h"
 #include "router.h"
 #include "banned.h"
 
@@ -96,7 +97,9 @@ struct worker {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	struct event *stop_ev;
+	struct event *flush_ev; /* writes buffered access lines every ACCESS_LOG_FLUSH_MS */
 	struct readmodel_reader reader;
+	struct readcache *cache;
 	/* evcon -> conn, open addressing with tombstones; worker thread only */
 	struct conn **map;
 	size_t map_cap, map_used;
@@ -556,6 +559,11 @@ struct readmodel_reader *http_req_reader(struct http_req *req)
 	return &req->w->reader;
 }
 
+struct readcache *http_req_cache(struct http_req *req)
+{
+	return req->w->cache;
+}
+
 const char *http_req_param(struct http_req *req, const char *name)
 {
 	size_t n = strlen(name);
@@ -819,10 +827,21 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	logger_flush();
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	struct timeval every = {.tv_sec = 0, .tv_usec = ACCESS_LOG_FLUSH_MS * 1000};
+	event_add(w->flush_ev, &every);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	logger_flush();
 	return NULL;
 }
 
@@ -851,6 +870,8 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 	if (w->bound == NULL)
 		return rsd_failf(f, RSD_EIO, "listen", "cannot accept on the listening socket");
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+	w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
+	w->cache = readcache_new(READCACHE_SLOTS);
 	int err = readmodel_reader_open(&w->reader, G.srv->catalog_path, f);
 	if (err)
 		return err;
@@ -965,7 +986,10 @@ void http_free(void)
 			req_finish(w->live, 503);
 		}
 		evhttp_free(w->http);
+		logger_flush(); /* lines of requests finished above, on this thread's buffer */
 		event_free(w->stop_ev);
+		event_free(w->flush_ev);
+		readcache_free(w->cache);
 		readmodel_reader_close(&w->reader);
 		free(w->map);
 		event_base_free(w->base);

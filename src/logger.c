@@ -68,15 +68,36 @@ static size_t line_start(char *buf, size_t cap, enum logger_level level)
 				level_names[level]);
 }
 
-static void line_finish(char *buf, size_t pos, size_t cap)
+static size_t line_close(char *buf, size_t pos, size_t cap)
 {
 	if (pos > cap - 3)
 		pos = cap - 3;
 	buf[pos++] = '}';
 	buf[pos++] = '\n';
+	return pos;
+}
+
+static void write_all(const char *buf, size_t len)
+{
 	/* A short write to stderr is not worth retrying: logging must never block serving. */
-	ssize_t ignored = write(STDERR_FILENO, buf, pos);
+	ssize_t ignored = write(STDERR_FILENO, buf, len);
 	(void)ignored;
+}
+
+static void line_finish(char *buf, size_t pos, size_t cap)
+{
+	write_all(buf, line_close(buf, pos, cap));
+}
+
+#define ACCESS_BUFFER_BYTES (32 * 1024)
+static _Thread_local char access_buf[ACCESS_BUFFER_BYTES];
+static _Thread_local size_t access_len;
+
+void logger_flush(void)
+{
+	if (access_len > 0)
+		write_all(access_buf, access_len);
+	access_len = 0;
 }
 
 void logger_log(enum logger_level level, const char *fmt, ...)
@@ -116,5 +137,9 @@ void logger_access(const char *request_id, const char *method, const char *path,
 	snprintf(tail, sizeof(tail), "\",\"status\":%d,\"duration_us\":%llu", status,
 		 (unsigned long long)duration_us);
 	pos = put_raw(buf, pos, sizeof(buf), tail);
-	line_finish(buf, pos, sizeof(buf));
+	pos = line_close(buf, pos, sizeof(buf));
+	if (access_len + pos > sizeof(access_buf))
+		logger_flush();
+	memcpy(access_buf + access_len, buf, pos);
+	access_len += pos;
 }

@@ -273,6 +273,11 @@ void projector_stats_get(struct projector *p, struct projector_stats *out)
 	pthread_mutex_unlock(&p->mu);
 }
 
+uint64_t projector_generation(struct projector *p)
+{
+	return atomic_load(&p->batches);
+}
+
 void projector_fail_next_commit(struct projector *p)
 {
 	atomic_store(&p->fail_next_commit, 1);

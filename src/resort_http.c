@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "http.h"
+#include "json.h"
+#include "readcache.h"
 #include "resort.h"
 #include "banned.h"
 
@@ -37,9 +39,33 @@ static int parse_if_match(const char *v, uint64_t *out)
 	return RSD_OK;
 }
 
-/* Replies with the resort as it is now in the read model. */
-static void reply_resort(struct http_req *req, int status, const char *id)
+/* Sends a resort's bytes with its ETag; 304 when the client has this version. */
+static void send_resort(struct http_req *req, int status, const char *etag, const char *body,
+			size_t len)
 {
+	http_header_add(req, "ETag", etag);
+	http_header_add(req, "Cache-Control", "no-cache");
+	const char *inm = http_req_header(req, "If-None-Match");
+	if (status == 200 && inm && strcmp(inm, etag) == 0) {
+		http_reply_json(req, 304, NULL);
+		return;
+	}
+	http_reply_text(req, status, "application/json", body, len);
+}
+
+/*
+ * Replies with the resort as it is now in the read model. A plain GET goes through the
+ * worker's read cache; the cache's generation is read before SQLite, as readcache.h says.
+ */
+static void reply_resort(struct http_req *req, int status, const char *id, bool use_cache)
+{
+	struct readcache *cache = http_req_cache(req);
+	uint64_t generation = projector_generation(http_req_server(req)->projector);
+	const struct readcache_entry *hit = use_cache ? readcache_get(cache, id, generation) : NULL;
+	if (hit) {
+		send_resort(req, status, hit->etag, hit->body, hit->len);
+		return;
+	}
 	cJSON *obj;
 	uint64_t version;
 	int err = resort_get(http_req_reader(req), id, &obj, &version);
@@ -54,16 +80,13 @@ static void reply_resort(struct http_req *req, int status, const char *id)
 	}
 	char etag[32];
 	etag_of(version, etag, sizeof(etag));
-	http_header_add(req, "ETag", etag);
-	http_header_add(req, "Cache-Control", "no-cache");
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (status == 200 && inm && strcmp(inm, etag) == 0) {
-		cJSON_Delete(obj);
-		http_reply_json(req, 304, NULL);
-		return;
-	}
-	http_reply_json(req, status, obj);
+	char *text = json_print(obj);
 	cJSON_Delete(obj);
+	size_t len = strlen(text);
+	if (use_cache)
+		readcache_put(cache, id, generation, etag, text, len);
+	send_resort(req, status, etag, text, len);
+	cJSON_free(text);
 }
 
 /* The write is durable but the read model has not caught up within the wait. */
@@ -93,7 +116,7 @@ static void after_write(struct http_req *req, struct command *cmd, int result, i
 	else {
 		if (status == 201)
 			http_header_add(req, "Location", location);
-		reply_resort(req, status, rc->id);
+		reply_resort(req, status, rc->id, false);
 	}
 }
 
@@ -155,7 +178,7 @@ void resort_http_get(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
-	reply_resort(req, 200, http_req_param(req, "id"));
+	reply_resort(req, 200, http_req_param(req, "id"), true);
 }
 
 void resort_http_list(struct http_req *req)

@@ -5,6 +5,7 @@
 #include "rsd.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,12 +145,39 @@ void rsd_random(void *buf, size_t n)
 	}
 }
 
+/* xoshiro256** state per thread, seeded from the kernel on first use: ids need
+ * uniqueness, not secrecy, and a syscall per request id costs more than the request. */
+static _Thread_local uint64_t id_state[4];
+static _Thread_local bool id_seeded;
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t id_next(void)
+{
+	if (!id_seeded) {
+		do
+			rsd_random(id_state, sizeof(id_state));
+		while ((id_state[0] | id_state[1] | id_state[2] | id_state[3]) == 0);
+		id_seeded = true;
+	}
+	uint64_t *s = id_state;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
 void rsd_id_new(const char *prefix, char *out, size_t outlen)
 {
-	unsigned char raw[8];
-	rsd_random(raw, sizeof(raw));
-	snprintf(out, outlen, "%s%02x%02x%02x%02x%02x%02x%02x%02x", prefix, raw[0], raw[1], raw[2],
-		 raw[3], raw[4], raw[5], raw[6], raw[7]);
+	snprintf(out, outlen, "%s%016llx", prefix, (unsigned long long)id_next());
 }
 
 void rsd_put_be64(unsigned char *p, uint64_t v)

@@ -6,6 +6,7 @@ the test that saw it.
 """
 import json
 import re
+import time
 import socket
 
 import pytest
@@ -486,6 +487,10 @@ def test_request_id_generated_unique_and_echoed(server):
         assert got != bad and REQ_ID_RE.match(got), (bad, got)
     # Logged with the request.
     server.get("/readyz", headers={"X-Request-Id": "trace-me-42"})
+    # Access lines are buffered per worker and written within ACCESS_LOG_FLUSH_MS (100 ms).
+    deadline = time.time() + 2
+    while not any("trace-me-42" in line for line in server.logs) and time.time() < deadline:
+        time.sleep(0.05)
     assert any("trace-me-42" in line for line in server.logs)
 
 

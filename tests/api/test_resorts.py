@@ -431,3 +431,21 @@ def test_map_full_answers_503_and_keeps_serving(make_server):
     assert not s.sanitizer_reports()
     s.start()
     assert {i["id"] for i in all_resorts(s)[0]} >= set(created)
+
+
+def test_cached_reads_are_never_stale(server):
+    """GET by id is served from a per-worker cache; every write must be visible at once."""
+    r = server.post_json("/v1/resorts", {"name": "캐시 리조트", "stars": 1})
+    assert r.status_code == 201
+    rid = r.json()["id"]
+    for i in range(2, 22):
+        for _ in range(3):  # warm both workers' caches
+            assert server.get(f"/v1/resorts/{rid}").json()["version"] == i - 1
+        p = server.patch_json(f"/v1/resorts/{rid}", {"stars": (i % 5) + 1, "name_en": f"v{i}"})
+        assert p.status_code == 200
+        for _ in range(3):
+            g = server.get(f"/v1/resorts/{rid}")
+            assert g.status_code == 200
+            assert g.json()["version"] == i
+            assert g.json()["name_en"] == f"v{i}"
+            assert g.headers["ETag"] == f'"{i}"'
