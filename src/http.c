@@ -120,6 +120,7 @@ static struct {
 	int nworkers;
 	struct worker *workers;
 	_Atomic uint64_t conns_open, conns_refused;
+	_Atomic bool draining; /* set on SIGTERM/SIGINT: no new work reaches the writer */
 	pthread_mutex_t addr_mu;
 	struct addr_slot *addrs; /* CONN_ADDR_SLOTS */
 } G = {.listen_fd = -1};
@@ -664,22 +665,26 @@ static void set_request_id(struct http_req *req)
 		rsd_id_new("req_", req->request_id, sizeof(req->request_id));
 }
 
-/* Parses path and query; replies and returns false on bad input. */
+/* Parses path and query; on bad input replies 400 and closes the connection (what follows
+ * on it cannot be trusted), and returns false. */
 static bool parse_target(struct http_req *req)
 {
 	const char *uri = evhttp_request_get_uri(req->ev);
 	if (strlen(uri) > URI_BYTES_MAX) {
+		http_header_add(req, "Connection", "close");
 		http_reply_problem(req, 414, "the request target is too long", NULL);
 		return false;
 	}
 	const char *why = check_target(uri);
 	if (why) {
+		http_header_add(req, "Connection", "close");
 		http_reply_problem(req, 400, why, NULL);
 		return false;
 	}
 	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req->ev);
 	const char *raw_path = u ? evhttp_uri_get_path(u) : NULL;
 	if (raw_path == NULL || raw_path[0] != '/') {
+		http_header_add(req, "Connection", "close");
 		http_reply_problem(req, 400, "the request target must be an absolute path", NULL);
 		return false;
 	}
@@ -691,6 +696,7 @@ static bool parse_target(struct http_req *req)
 	TAILQ_INIT(&req->query);
 	req->query_parsed = true;
 	if (q && evhttp_parse_query_str(q, &req->query) != 0) {
+		http_header_add(req, "Connection", "close");
 		http_reply_problem(req, 400, "the query string is malformed", NULL);
 		return false;
 	}
@@ -698,11 +704,13 @@ static bool parse_target(struct http_req *req)
 	struct evkeyval *kv;
 	TAILQ_FOREACH (kv, &req->query, next) {
 		if (++count > QUERY_PARAMS_MAX) {
+			http_header_add(req, "Connection", "close");
 			http_reply_problem(req, 400, "too many query parameters", NULL);
 			return false;
 		}
 		for (struct evkeyval *o = TAILQ_NEXT(kv, next); o; o = TAILQ_NEXT(o, next)) {
 			if (strcmp(o->key, kv->key) == 0) {
+				http_header_add(req, "Connection", "close");
 				http_reply_problem(req, 400, "a query parameter is repeated",
 						   kv->key);
 				return false;
@@ -740,6 +748,13 @@ static void handle_request(struct evhttp_request *ev, void *arg)
 	}
 	set_request_id(req);
 
+	/* in_flight was raised above, so http_drain either waits for this request or it sees
+	 * draining here: after the drain nothing reaches the writer or the projector. */
+	if (atomic_load(&G.draining)) {
+		http_header_add(req, "Connection", "close");
+		http_reply_problem(req, 503, "the server is shutting down", NULL);
+		return;
+	}
 	const char *why = check_framing(ev);
 	if (why) {
 		http_header_add(req, "Connection", "close");
@@ -963,6 +978,7 @@ uint64_t http_connections_refused(void)
 
 void http_stop_accepting(void)
 {
+	atomic_store(&G.draining, true);
 	for (int i = 0; i < G.nworkers; i++)
 		event_active(G.workers[i].stop_ev, EV_TIMEOUT, 0);
 }
