@@ -2,10 +2,10 @@
  * http.h — the HTTP layer handlers see: a request, its route parameters, query, headers
  * and body, a per-request arena, the worker's read handles, and ways to reply.
  *
- * Threads: each worker runs one libevent loop; a request lives on its worker's thread from
- * arrival to reply. http_submit hands a command to the writer and resumes the request on
- * its own loop when the command's events are visible, so no worker ever blocks.
- * Ownership: a struct http_req and everything in its arena are freed when the reply is
+ * Threads: each worker runs one libevent loop with its own SO_REUSEPORT listening socket; a request
+ * lives on its worker's thread from arrival to reply. http_submit hands a command to the writer and
+ * resumes the request on its own loop when the command's events are visible, so no worker ever
+ * blocks. Ownership: a struct http_req and everything in its arena are freed when the reply is
  * sent; pointers returned by the getters live that long.
  */
 #ifndef RSD_HTTP_H

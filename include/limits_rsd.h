@@ -24,6 +24,8 @@
 #define ROUTE_PARAM_BYTES_MAX	   128
 #define QUERY_PARAMS_MAX	   32
 #define ACCESS_LOG_FLUSH_MS	   100	/* buffered access lines reach stderr within this */
+#define REQUEST_ARENA_BYTES	   2048 /* inline first arena block of a request */
+#define REQUEST_POOL_MAX	   256	/* finished requests kept per worker for reuse */
 #define READCACHE_SLOTS		   4096 /* per worker */
 
 /* JSON bodies */

@@ -22,8 +22,16 @@ struct arena_block {
 
 void arena_init(struct arena *a)
 {
+	arena_init_with(a, NULL, 0);
+}
+
+void arena_init_with(struct arena *a, void *buf, size_t size)
+{
 	a->head = NULL;
 	a->used = 0;
+	a->first = buf;
+	a->first_size = size;
+	a->first_used = 0;
 }
 
 void arena_release(struct arena *a)
@@ -34,13 +42,18 @@ void arena_release(struct arena *a)
 		free(b);
 		b = next;
 	}
-	arena_init(a);
+	arena_init_with(a, a->first, a->first_size);
 }
 
 void *arena_alloc(struct arena *a, size_t n)
 {
 	const size_t align = _Alignof(max_align_t);
 	n = (n + align - 1) & ~(align - 1);
+	if (a->first && a->first_size - a->first_used >= n) {
+		void *p = a->first + a->first_used;
+		a->first_used += n;
+		return p;
+	}
 	if (a->head == NULL || a->head->size - a->used < n) {
 		size_t size = a->head ? a->head->size * 2 : ARENA_BLOCK_BYTES_MIN;
 		if (size < n)

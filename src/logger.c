@@ -60,10 +60,25 @@ static size_t put_raw(char *buf, size_t pos, size_t cap, const char *s)
 	return pos + n;
 }
 
+/* Formats now as RFC 3339 with milliseconds; the date and time to the second are
+ * formatted once a second per thread, since gmtime_r per access line showed in profiles. */
+static void timestamp(char *out, size_t len)
+{
+	static _Thread_local uint64_t cached_s = UINT64_MAX;
+	static _Thread_local char cached[32];
+	uint64_t ms = rsd_now_ms();
+	if (ms / 1000 != cached_s) {
+		cached_s = ms / 1000;
+		rsd_time_format(cached_s * 1000, cached, sizeof(cached));
+		cached[19] = '\0'; /* keep "YYYY-MM-DDTHH:MM:SS" */
+	}
+	snprintf(out, len, "%.19s.%03uZ", cached, (unsigned)(ms % 1000));
+}
+
 static size_t line_start(char *buf, size_t cap, enum logger_level level)
 {
 	char ts[32];
-	rsd_time_format(rsd_now_ms(), ts, sizeof(ts));
+	timestamp(ts, sizeof(ts));
 	return (size_t)snprintf(buf, cap, "{\"ts\":\"%s\",\"level\":\"%s\"", ts,
 				level_names[level]);
 }
