@@ -11,12 +11,12 @@
 #  (d) VmRSS/VmHWM of the servers idle and after the loads.
 #
 # Environment: BENCH_DURATION (s per wrk run, 10), BENCH_REPS (GET runs per cell, 3),
-# BENCH_POST_REPS (2), BENCH_WRITER_SECONDS (5), RESORTD_BIN (./resortd).
+# BENCH_POST_REPS (2), BENCH_WRITER_SECONDS (5), BENCH_RESORTD_BIN (./resortd).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN=${RESORTD_BIN:-$ROOT/resortd}
+BIN=${BENCH_RESORTD_BIN:-$ROOT/resortd}
 DUR=${BENCH_DURATION:-10}
 REPS=${BENCH_REPS:-3}
 POST_REPS=${BENCH_POST_REPS:-2}
