@@ -25,6 +25,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
@@ -99,6 +100,7 @@ struct worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	int listen_fd; /* bound's socket, owned by evhttp */
 	struct event *stop_ev;
 	struct event *flush_ev; /* writes buffered access lines every ACCESS_LOG_FLUSH_MS */
 	struct readmodel_reader reader;
@@ -863,6 +865,14 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* accept() fails once http_stop_accepting has shut the socket down: stop listening for it
+ * instead of letting libevent retry (and warn) until stop_cb frees the listener. */
+static void listener_error(struct evconnlistener *listener, void *arg)
+{
+	(void)arg;
+	evconnlistener_disable(listener);
+}
+
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -908,6 +918,8 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 	if (w->bound == NULL)
 		return rsd_failf(f, RSD_EIO, "listen", "worker %d cannot listen: %s", index,
 				 strerror(errno));
+	w->listen_fd = fd;
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(w->bound), listener_error);
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
 	w->cache = readcache_new(READCACHE_SLOTS);
@@ -1017,6 +1029,11 @@ uint64_t http_connections_refused(void)
 void http_stop_accepting(void)
 {
 	atomic_store(&G.draining, true);
+	/* Shut every worker's listening socket in one quick loop here, so the port refuses at
+	 * once: had each worker closed its own on its loop, a connection could be refused by
+	 * one closing socket and then accepted by another still open. */
+	for (int i = 0; i < G.nworkers; i++)
+		shutdown(G.workers[i].listen_fd, SHUT_RD);
 	for (int i = 0; i < G.nworkers; i++)
 		event_active(G.workers[i].stop_ev, EV_TIMEOUT, 0);
 }

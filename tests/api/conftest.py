@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 
 import pytest
 import requests

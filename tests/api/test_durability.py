@@ -3,39 +3,18 @@ moments and restarted on the same data directory. Every write the server acknowl
 survive, whole; nothing that was never sent may appear; and `resortd check` must pass.
 """
 import random
-import re
 import subprocess
 import threading
 import time
 
 import requests
 
+from apihelp import all_resorts, metric
 from conftest import BIN
 
 KILLS = 22
 CLIENTS = 4
 TIME_BUDGET_S = 90
-
-
-def metric(server, name):
-    text = server.get("/metrics").text
-    m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.eE+-]+)$", text, re.M)
-    assert m, f"metric {name} missing from /metrics"
-    return float(m.group(1))
-
-
-def list_all(server):
-    items, cursor = [], None
-    for _ in range(10000):
-        path = "/v1/resorts?limit=100" + (f"&cursor={cursor}" if cursor else "")
-        r = server.get(path)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-    raise AssertionError("listing did not end")
 
 
 def test_acknowledged_writes_survive_kill9(server):
@@ -129,7 +108,7 @@ def test_acknowledged_writes_survive_kill9(server):
     assert not wrong, f"{len(wrong)} resorts differ from what was sent: {wrong[:3]}"
 
     # The listing holds at least the acknowledged ones, no duplicates, and nothing never sent.
-    items = list_all(server)
+    items = all_resorts(server)
     ids = [it["id"] for it in items]
     assert len(ids) == len(set(ids)), "the listing repeats a resort"
     assert len(items) >= len(acked)

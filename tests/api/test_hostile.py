@@ -5,7 +5,6 @@ that must never run.
 """
 import json
 import random
-import re
 import resource
 import selectors
 import socket
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 import rawhttp
+from apihelp import all_resorts, metric
 
 ATTACK_SOURCE = "127.0.0.2"
 ATTACK_CONNS = 2000
@@ -24,33 +24,12 @@ DEADLINE_S = 5
 PER_ADDR_MAX = 256  # the server's default, passed explicitly so the test states it
 
 
-def metric(server, name):
-    text = server.get("/metrics").text
-    m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.eE+-]+)$", text, re.M)
-    assert m, f"metric {name} missing from /metrics"
-    return float(m.group(1))
-
-
 def vm_rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
-
-
-def all_resorts(server):
-    items, cursor = [], None
-    for _ in range(1000):
-        path = "/v1/resorts?limit=100" + (f"&cursor={cursor}" if cursor else "")
-        r = server.get(path)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return items
-    raise AssertionError("listing did not end")
 
 
 def raise_nofile(need):

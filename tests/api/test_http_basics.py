@@ -13,6 +13,7 @@ import pytest
 import requests
 
 import openapi_contract
+from apihelp import problem
 from openapi_contract import ContractError, contract
 
 JSON = {"Content-Type": "application/json"}
@@ -22,21 +23,6 @@ JSON = {"Content-Type": "application/json"}
 def _contract(monkeypatch):
     openapi_contract.install(monkeypatch)
 
-
-def problem(resp, status, field=None):
-    """Asserts resp is a problem document with status (and field); returns its body."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"] == "application/problem+json"
-    body = resp.json()
-    assert body["status"] == status
-    assert body["type"] == "about:blank"
-    assert body["title"] and body["detail"]
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
-
-
-# ---- the document itself ----
 
 def test_every_route_in_router_c_is_in_openapi_and_back():
     in_c = openapi_contract.router_routes()

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 import openapi_contract
+from apihelp import all_resorts, head_seq, list_resorts, metric, problem
 from openapi_contract import contract
 
 JSON = {"Content-Type": "application/json"}
@@ -19,59 +20,14 @@ def _contract(monkeypatch):
     openapi_contract.install(monkeypatch)
 
 
-def problem(resp, status, field=None):
-    assert resp.status_code == status, resp.text
-    assert resp.headers["Content-Type"] == "application/problem+json"
-    body = resp.json()
-    assert body["status"] == status and body["type"] == "about:blank" and body["detail"]
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
-
-
 def create(server, body, **kw):
     r = server.post_json("/v1/resorts", body, **kw)
     assert r.status_code == 201, r.text
     return r
 
 
-def all_resorts(server, limit=100):
-    """Every resort, following next_cursor; asserts the pages neither skip nor repeat."""
-    items, cursor, pages = [], None, 0
-    while True:
-        path = f"/v1/resorts?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        r = server.get(path)
-        assert r.status_code == 200, r.text
-        page = r.json()
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        pages += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-        assert len(page["items"]) == limit  # only a full page has a next one
-        assert pages < 10000
-    ids = [i["id"] for i in items]
-    assert len(ids) == len(set(ids)), "a resort appeared on two pages"
-    assert ids == sorted(ids), "pages are not in id order"
-    return items, pages
-
-
-def head_seq(server):
-    text = server.get("/metrics").text
-    m = re.search(r"^resortd_log_head_seq (\d+)$", text, re.M)
-    assert m, text[:500]
-    return int(m.group(1))
-
-
-def metric_value(server, name):
-    m = re.search(rf"^{name} (\S+)$", server.get("/metrics").text, re.M)
-    assert m, name
-    return float(m.group(1))
-
-
 def snapshot(server):
-    return all_resorts(server)[0], head_seq(server)
+    return all_resorts(server), head_seq(server)
 
 
 # ---- create and get ----
@@ -107,7 +63,7 @@ def test_create_full_korean_round_trip(server):
     assert g.headers["Content-Type"] == "application/json"
     # The UTF-8 on the wire decodes to the same text (no \u escapes lost or doubled).
     assert json.loads(g.content.decode("utf-8"))["name"] == full["name"]
-    items, _ = all_resorts(server)
+    items = all_resorts(server)
     assert items == [body]
 
 
@@ -128,7 +84,7 @@ def test_lengths_count_characters_not_bytes(server):
 
 
 def test_demo_resorts(demo_server):
-    items, _ = all_resorts(demo_server)
+    items = all_resorts(demo_server)
     assert len(items) == 3
     names = {i["name"]: i["name_en"] for i in items}
     assert names == {"제주 오션 리조트": "Jeju Ocean Resort",
@@ -139,9 +95,9 @@ def test_demo_resorts(demo_server):
 
 def test_demo_is_loaded_only_into_an_empty_store(make_server, tmp_path):
     s = make_server(args=["--demo"], data_dir=tmp_path / "demo")
-    assert len(all_resorts(s)[0]) == 3
+    assert len(all_resorts(s)) == 3
     s.restart()
-    assert len(all_resorts(s)[0]) == 3
+    assert len(all_resorts(s)) == 3
 
 
 def test_get_unknown_and_odd_ids(server):
@@ -166,7 +122,7 @@ def test_pagination_neither_skips_nor_repeats(server):
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         created = set(ex.map(one, range(45)))
     assert len(created) == 45
-    items, pages = all_resorts(server, limit=7)
+    items, pages = list_resorts(server, limit=7)
     assert pages == 7  # 6 full pages of 7 and one of 3
     assert {i["id"] for i in items} == created
     # The default page is 20; 100 is the largest.
@@ -196,7 +152,7 @@ def test_cursor_is_stable_under_inserts(server):
         rest += [i["id"] for i in page["items"]]
         cursor = page["next_cursor"]
     # The next pages continue exactly after the cursor's resort, new resorts included.
-    everything = [i["id"] for i in all_resorts(server)[0]]
+    everything = [i["id"] for i in all_resorts(server)]
     assert len(everything) == 20
     assert rest == [x for x in everything if x > seen[-1]]
     assert not set(seen) & set(rest)
@@ -359,7 +315,7 @@ def too_big(s):
 
 def test_bad_input_changes_nothing(demo_server):
     s = demo_server
-    rid = all_resorts(s)[0][0]["id"]
+    rid = all_resorts(s)[0]["id"]
     deep = b'{"name":"a","x":' + b"[" * 64 + b"]" * 64 + b"}"
     bad = [
         lambda: s.post_json("/v1/resorts", b"{"),
@@ -415,9 +371,9 @@ def test_map_full_answers_503_and_keeps_serving(make_server):
     assert s.get("/healthz").status_code == 200
     assert s.get("/readyz").status_code == 200
     assert s.get(f"/v1/resorts/{created[-1]}").status_code == 200
-    items, _ = all_resorts(s)
+    items = all_resorts(s)
     assert {i["id"] for i in items} == set(created)
-    assert metric_value(s, "resortd_store_full_total") >= 1
+    assert metric(s, "resortd_store_full_total") >= 1
     assert head_seq(s) == len(created)
     # Later writes that do not fit are refused the same way, and change nothing.
     again = s.post_json("/v1/resorts", {"name": "more", "address": "나" * 400})
@@ -430,7 +386,7 @@ def test_map_full_answers_503_and_keeps_serving(make_server):
     assert rc == 0, "".join(s.logs[-40:])
     assert not s.sanitizer_reports()
     s.start()
-    assert {i["id"] for i in all_resorts(s)[0]} >= set(created)
+    assert {i["id"] for i in all_resorts(s)} >= set(created)
 
 
 def test_cached_reads_are_never_stale(server):

@@ -1,0 +1,54 @@
+"""Helpers the API tests share: problem documents, metrics, and listing every resort."""
+import re
+
+
+def problem(resp, status, field=None):
+    """Asserts resp is a problem document with status (and field); returns its body."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    body = resp.json()
+    assert body["status"] == status
+    assert body["type"] == "about:blank"
+    assert body["title"] and body["detail"]
+    if field is not None:
+        assert body.get("field") == field, body
+    return body
+
+
+def metric(server, name):
+    """The value of metric name (the first sample, labels ignored) from /metrics."""
+    text = server.get("/metrics").text
+    m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? ([0-9.eE+-]+)$", text, re.M)
+    assert m, f"metric {name} missing from /metrics"
+    return float(m.group(1))
+
+
+def head_seq(server):
+    return int(metric(server, "resortd_log_head_seq"))
+
+
+def list_resorts(server, limit=100):
+    """Every resort, following next_cursor; asserts pages neither skip nor repeat.
+    Returns (items, pages)."""
+    items, cursor, pages = [], None, 0
+    while True:
+        path = f"/v1/resorts?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        r = server.get(path)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["items"]) <= limit
+        items += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert len(page["items"]) == limit  # only a full page has a next one
+        assert pages < 100000, "listing did not end"
+    ids = [i["id"] for i in items]
+    assert len(ids) == len(set(ids)), "a resort appeared on two pages"
+    assert ids == sorted(ids), "pages are not in id order"
+    return items, pages
+
+
+def all_resorts(server):
+    return list_resorts(server)[0]
