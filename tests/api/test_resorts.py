@@ -2,6 +2,7 @@
 a full LMDB map. Every response is validated against schema/openapi.yaml."""
 import concurrent.futures
 import json
+import os
 import re
 
 import pytest
@@ -405,3 +406,40 @@ def test_cached_reads_are_never_stale(server):
             assert g.json()["version"] == i
             assert g.json()["name_en"] == f"v{i}"
             assert g.headers["ETag"] == f'"{i}"'
+
+
+def test_lagging_read_model_answers_202_and_readyz_tells(make_server):
+    """While another process holds catalog.db's write lock the projector cannot commit: a
+    write is durable but not readable, so POST answers 202 with Location; /readyz reports
+    the projector stuck; once the lock goes, the write becomes readable."""
+    import sqlite3
+    import time
+
+    s = make_server(args=["--projector-wait-ms", "300"])
+    lock = sqlite3.connect(os.path.join(s.data_dir, "catalog.db"), timeout=1,
+                           isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        r = s.post_json("/v1/resorts", {"name": "지연 리조트"})
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert r.headers["Location"] == f"/v1/resorts/{body['id']}"
+        assert body["version"] == 1 and body["detail"]
+        assert s.get(r.headers["Location"]).status_code == 404  # not readable yet
+        deadline = time.time() + 15
+        while s.get("/readyz").status_code != 503 and time.time() < deadline:
+            time.sleep(0.2)
+        ready = s.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["projector"] == "stuck"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    deadline = time.time() + 15
+    while s.get(r.headers["Location"]).status_code != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    got = s.get(r.headers["Location"])
+    assert got.status_code == 200 and got.json()["name"] == "지연 리조트"
+    while s.get("/readyz").status_code != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    assert s.get("/readyz").status_code == 200
