@@ -3,6 +3,7 @@
  *
  * One writer connection belongs to the projector (WAL, migrations applied at open);
  * each worker has its own read-only connection with a small cache of prepared statements.
+ * Every connection has the FTS5 tokenizer "rsd" registered (tokenizer.h).
  * The projector's cursor per origin lives in the table projector_cursor, written in the
  * same transaction as the rows it produced.
  */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "logger.h"
+#include "tokenizer.h"
 #include "banned.h"
 
 int readmodel_exec(sqlite3 *db, const char *sql, struct rsd_fail *f)
@@ -69,6 +70,10 @@ int readmodel_open_writer(const char *path, sqlite3 **out, struct rsd_fail *f)
 		return rc;
 	}
 	sqlite3_busy_timeout(db, SQLITE_BUSY_TIMEOUT_MS);
+	if (tokenizer_register(db) != RSD_OK) {
+		sqlite3_close(db);
+		return rsd_failf(f, RSD_EIO, "", "cannot register the FTS5 tokenizer on %s", path);
+	}
 	/* synchronous=NORMAL is safe here: the log in LMDB is the truth, and a projection lost
 	 * to power failure is re-applied from the cursor, which rolls back with it. */
 	int err = readmodel_exec(db,
@@ -97,6 +102,11 @@ int readmodel_reader_open(struct readmodel_reader *r, const char *path, struct r
 		return rc;
 	}
 	sqlite3_busy_timeout(r->db, SQLITE_BUSY_TIMEOUT_MS);
+	if (tokenizer_register(r->db) != RSD_OK) {
+		sqlite3_close(r->db);
+		r->db = NULL;
+		return rsd_failf(f, RSD_EIO, "", "cannot register the FTS5 tokenizer on %s", path);
+	}
 	return RSD_OK;
 }
 
