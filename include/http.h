@@ -39,12 +39,17 @@ struct server {
 /* Starts the workers on srv's listen address. Errors: RSD_EIO with f filled. */
 int http_start(struct server *srv, struct rsd_fail *f);
 
-/* Shutdown, in this order: stop accepting new connections (every worker, on its own loop);
- * wait up to grace_ms for requests in flight to finish, while the loops keep running so
- * completions from the writer and projector still reach them; then, after the writer and
- * projector are stopped, end the loops and free the workers. */
+/*
+ * Shutdown, in this order (main.c): http_stop_accepting (every listening socket shut at
+ * once; new requests on open connections answer 503); http_drain (wait up to grace_ms for
+ * requests in flight, the loops still running so completions reach them); stop the writer
+ * (its last completions still reach the running loops); http_stop_loops (end and join the
+ * worker threads: from here nothing calls into the projector); stop the projector;
+ * http_free (drop what is left unanswered, free the workers).
+ */
 void http_stop_accepting(void);
 void http_drain(int grace_ms);
+void http_stop_loops(void);
 void http_free(void);
 
 /* The port actually bound (useful with port 0). */

@@ -53,7 +53,8 @@ static bool parse_int_range(const char *value, long min, long max, long *out, ch
 INT_PARSER(parse_workers, workers, 0, WORKERS_MAX)
 INT_PARSER(parse_header_deadline, header_deadline_s, 1, 3600)
 INT_PARSER(parse_idle_timeout, idle_timeout_s, 1, 3600)
-INT_PARSER(parse_conns_max, conns_max, 16, 1000000)
+/* The per-address table must hold every live address: at most half of its slots. */
+INT_PARSER(parse_conns_max, conns_max, 16, CONN_ADDR_SLOTS / 2)
 INT_PARSER(parse_conns_per_addr, conns_per_addr_max, 1, 1000000)
 INT_PARSER(parse_map_size, map_size_mb, 1, 1024 * 1024)
 INT_PARSER(parse_projector_wait, projector_wait_ms, 10, 600000)
@@ -350,8 +351,8 @@ static int apply_env(struct config *c, char **envp, char *err, size_t errlen)
 		if (strcmp(key, "config") == 0)
 			continue;
 		char origin[CONFIG_ORIGIN_BYTES_MAX];
-		snprintf(origin, sizeof(origin), "environment %.*s", 200, *e);
-		origin[strlen("environment ") + (size_t)(eq - *e)] = '\0';
+		int namelen = eq - *e > 200 ? 200 : (int)(eq - *e);
+		snprintf(origin, sizeof(origin), "environment %.*s", namelen, *e);
 		if (config_set(c, key, eq + 1, origin, err, errlen) != RSD_OK)
 			return RSD_EINVAL;
 	}

@@ -66,6 +66,7 @@ struct conn {
 	size_t bytes_in; /* received since the last complete request: tells oversized headers */
 	bool close_after_flush; /* an error page of evhttp's was replaced: end after sending */
 	bool rewriting;		/* output_cb is changing the buffer: ignore its own changes */
+	bool arm_on_drain;	/* arm the request deadline once the output buffer empties */
 };
 
 struct http_req {
@@ -132,7 +133,8 @@ static struct {
 	_Atomic uint64_t conns_open, conns_refused;
 	_Atomic bool draining; /* set on SIGTERM/SIGINT: no new work reaches the writer */
 	pthread_mutex_t addr_mu;
-	struct addr_slot *addrs; /* CONN_ADDR_SLOTS */
+	struct addr_slot *addrs; /* CONN_ADDR_SLOTS, under addr_mu */
+	size_t addr_names;	 /* slots holding a name (live or not), under addr_mu */
 } G = {.listen_fd = -1};
 
 static struct conn *const TOMBSTONE = (struct conn *)&G;
@@ -198,13 +200,45 @@ static size_t str_hash(const char *s)
 	return h;
 }
 
+/* Takes one of conns_max places, or returns false when none is left. */
+static bool total_acquire(void)
+{
+	uint64_t open = atomic_load(&G.conns_open);
+	do {
+		if (open >= (uint64_t)G.srv->config->conns_max)
+			return false;
+	} while (!atomic_compare_exchange_weak(&G.conns_open, &open, open + 1));
+	return true;
+}
+
+/* Rehashes the addresses that still have connections into a fresh table, dropping the
+ * names of those that have none: otherwise, once CONN_ADDR_SLOTS distinct addresses had
+ * ever connected, every probe would walk the whole table. Under addr_mu. */
+static void addr_rebuild(void)
+{
+	struct addr_slot *old = G.addrs;
+	G.addrs = rsd_calloc(CONN_ADDR_SLOTS, sizeof(struct addr_slot));
+	G.addr_names = 0;
+	for (size_t i = 0; i < CONN_ADDR_SLOTS; i++) {
+		if (old[i].count == 0)
+			continue;
+		size_t j = str_hash(old[i].addr) % CONN_ADDR_SLOTS;
+		while (G.addrs[j].addr[0])
+			j = (j + 1) % CONN_ADDR_SLOTS;
+		G.addrs[j] = old[i];
+		G.addr_names++;
+	}
+	free(old);
+}
+
 /* Counts one more connection from addr unless a cap is reached; returns whether it may stay. */
 static bool addr_acquire(const char *addr)
 {
-	struct config *cfg = G.srv->config;
-	if (atomic_load(&G.conns_open) >= (uint64_t)cfg->conns_max)
+	if (!total_acquire())
 		return false;
 	pthread_mutex_lock(&G.addr_mu);
+	if (G.addr_names >= CONN_ADDR_SLOTS * 3 / 4)
+		addr_rebuild();
 	size_t i = str_hash(addr) % CONN_ADDR_SLOTS, free_slot = SIZE_MAX;
 	struct addr_slot *found = NULL;
 	for (size_t n = 0; n < CONN_ADDR_SLOTS; n++, i = (i + 1) % CONN_ADDR_SLOTS) {
@@ -224,16 +258,18 @@ static bool addr_acquire(const char *addr)
 	bool ok = false;
 	if (found == NULL && free_slot != SIZE_MAX) {
 		found = &G.addrs[free_slot];
+		if (found->addr[0] == '\0')
+			G.addr_names++;
 		snprintf(found->addr, sizeof(found->addr), "%s", addr);
 		found->count = 0;
 	}
-	if (found && found->count < cfg->conns_per_addr_max) {
+	if (found && found->count < G.srv->config->conns_per_addr_max) {
 		found->count++;
 		ok = true;
 	}
 	pthread_mutex_unlock(&G.addr_mu);
-	if (ok)
-		atomic_fetch_add(&G.conns_open, 1);
+	if (!ok)
+		atomic_fetch_sub(&G.conns_open, 1);
 	return ok;
 }
 
@@ -373,6 +409,11 @@ static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	static const char html[] = "Content-Type: text/html";
 	if (c->rewriting)
 		return;
+	if (c->arm_on_drain && evbuffer_get_length(buf) == 0) {
+		c->arm_on_drain = false;
+		if (c->current == NULL)
+			arm_deadline(c);
+	}
 	if (c->close_after_flush && info->n_deleted > 0 && evbuffer_get_length(buf) == 0) {
 		/* evhttp keeps some connections open after its own errors (CONNECT): end it. */
 		conn_cut(c);
@@ -469,9 +510,14 @@ static void req_finish(struct http_req *req, int status)
 	logger_access(req->request_id, http_req_method(req), req->path ? req->path : "-", status,
 		      dur / 1000, req->conn ? req->conn->addr : "-");
 	if (req->conn) {
-		req->conn->current = NULL;
-		if (req->conn->counted)
-			arm_deadline(req->conn);
+		struct conn *c = req->conn;
+		c->current = NULL;
+		/* The next request's deadline starts once this reply has left: a slow reader of a
+		 * large reply is bounded by the write timeout, not cut by the request deadline. */
+		if (c->counted && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			arm_deadline(c);
+		else
+			c->arm_on_drain = c->counted;
 	}
 	if (req->query_parsed)
 		evhttp_clear_headers(&req->query);
@@ -761,8 +807,7 @@ static void handle_request(struct evhttp_request *ev, void *arg)
 
 	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
 	struct conn **slot = map_find(w, evcon);
-	/* The adoption event runs before any I/O of a new connection, so slot is only NULL
-	 * for a connection refused by a cap, whose request gets its answer all the same. */
+	/* The adoption event runs before any I/O of a new connection, so slot is found. */
 	req->conn = slot ? *slot : NULL;
 	if (req->conn) {
 		req->conn->current = req;
@@ -771,6 +816,14 @@ static void handle_request(struct evhttp_request *ev, void *arg)
 	}
 	set_request_id(req);
 
+	/* A connection over a cap was told 503 and cut, but bytes it had already sent are
+	 * parsed all the same: they must not act, or a client told "refused" has its write. */
+	if (req->conn == NULL || req->conn->refused) {
+		http_header_add(req, "Connection", "close");
+		http_reply_problem(req, 503, "too many connections from this address or in all",
+				   NULL);
+		return;
+	}
 	/* in_flight was raised above, so http_drain either waits for this request or it sees
 	 * draining here: after the drain nothing reaches the writer or the projector. */
 	if (atomic_load(&G.draining)) {
@@ -1044,13 +1097,18 @@ void http_drain(int grace_ms)
 		usleep(DRAIN_POLL_MS * 1000);
 }
 
-void http_free(void)
+void http_stop_loops(void)
 {
 	for (int i = 0; i < G.nworkers; i++)
 		event_base_loopexit(G.workers[i].base, NULL);
+	for (int i = 0; i < G.nworkers; i++)
+		pthread_join(G.workers[i].thread, NULL);
+}
+
+void http_free(void)
+{
 	for (int i = 0; i < G.nworkers; i++) {
 		struct worker *w = &G.workers[i];
-		pthread_join(w->thread, NULL);
 		/* Requests still waiting (past the grace period) are dropped unanswered. */
 		while (w->live) {
 			w->live->ev = NULL;

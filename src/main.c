@@ -286,8 +286,10 @@ static int cmd_serve(struct config *c, bool demo)
 		http_stop_accepting();
 		http_drain(SHUTDOWN_GRACE_MS);
 	}
-	writer_free(srv.writer);
+	writer_free(srv.writer); /* its last completions still reach the running loops */
 	srv.writer = NULL;
+	if (rc == 0)
+		http_stop_loops();   /* from here no request touches the projector */
 	projector_free(s.projector); /* catches up with the log first */
 	s.projector = NULL;
 	if (rc == 0)

@@ -39,6 +39,7 @@ struct projector {
 	struct projector_waiter *waiters;      /* under mu */
 	char last_error[RSD_DETAIL_BYTES_MAX]; /* under mu */
 	bool failing;			       /* under mu */
+	uint64_t last_error_log_ns;	       /* under mu */
 	_Atomic uint64_t applied_seq, events_applied, batches, last_progress_ns;
 	_Atomic int fail_next_commit;
 };
@@ -124,6 +125,21 @@ static void set_error(struct projector *p, const char *msg)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Logs a failure when it differs from the last one or PROJECTOR_ERROR_LOG_S have passed,
+ * so a failure that persists does not flood the log. */
+static void log_failure(struct projector *p, const char *detail)
+{
+	uint64_t now = rsd_mono_ns();
+	pthread_mutex_lock(&p->mu);
+	bool same = p->failing && strcmp(p->last_error, detail) == 0;
+	bool due = now - p->last_error_log_ns >= (uint64_t)PROJECTOR_ERROR_LOG_S * 1000000000u;
+	if (!same || due)
+		p->last_error_log_ns = now;
+	pthread_mutex_unlock(&p->mu);
+	if (!same || due)
+		logger_log(LOGGER_ERROR, "projector: %s", detail);
+}
+
 int projector_run_once(struct projector *p, size_t max, size_t *applied)
 {
 	*applied = 0;
@@ -145,17 +161,19 @@ int projector_run_once(struct projector *p, size_t max, size_t *applied)
 	}
 	mdb_txn_abort(b.txn);
 	if (b.err != RSD_OK) {
-		logger_log(LOGGER_ERROR, "projector: %s", b.fail.detail);
+		log_failure(p, b.fail.detail);
 		set_error(p, b.fail.detail);
 		return b.err;
 	}
 	set_error(p, NULL);
 	if (b.applied > 0) {
+		/* The cache generation moves before applied_seq does: a request told its write is
+		 * visible must never read a cache entry from before that write (readcache.h). */
+		atomic_fetch_add(&p->batches, 1);
 		uint64_t seq;
 		if (readmodel_cursor_get(p->db, p->store->node_id, &seq) == RSD_OK)
 			atomic_store_explicit(&p->applied_seq, seq, memory_order_release);
 		atomic_fetch_add(&p->events_applied, b.applied);
-		atomic_fetch_add(&p->batches, 1);
 		atomic_store(&p->last_progress_ns, rsd_mono_ns());
 	}
 	*applied = b.applied;
@@ -217,18 +235,21 @@ void projector_notify(struct projector *p, uint64_t head_seq)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static void wait_for_work(struct projector *p)
+/* Sleeps until notified or for ms, whichever is first; with force, even when behind. */
+static void wait_for_work(struct projector *p, long ms, bool force)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += PROJECTOR_POLL_MS * 1000000L;
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&p->mu);
 	if (!p->stopping &&
-	    p->notified_head <= atomic_load_explicit(&p->applied_seq, memory_order_acquire))
+	    (force ||
+	     p->notified_head <= atomic_load_explicit(&p->applied_seq, memory_order_acquire)))
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -236,6 +257,7 @@ static void wait_for_work(struct projector *p)
 static void *projector_main(void *arg)
 {
 	struct projector *p = arg;
+	long backoff_ms = 0; /* after a failure: wait this long before trying again */
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		bool stopping = p->stopping;
@@ -245,8 +267,18 @@ static void *projector_main(void *arg)
 		wake_waiters(p, false);
 		if (stopping && (applied == 0 || err))
 			break; /* caught up (or failing): the writer stopped before us */
-		if (applied == 0)
-			wait_for_work(p);
+		if (err) {
+			/* A failure that persists (disk full, a bad event) must not spin: back off.
+			 */
+			backoff_ms = backoff_ms ? backoff_ms * 2 : PROJECTOR_POLL_MS;
+			if (backoff_ms > PROJECTOR_BACKOFF_MS_MAX)
+				backoff_ms = PROJECTOR_BACKOFF_MS_MAX;
+			wait_for_work(p, backoff_ms, true);
+		} else {
+			backoff_ms = 0;
+			if (applied == 0)
+				wait_for_work(p, PROJECTOR_POLL_MS, false);
+		}
 	}
 	wake_waiters(p, true);
 	return NULL;

@@ -146,6 +146,9 @@ static int patch_apply(struct writer_txn *wt, struct command *cmd)
 		return rsd_failf(&cmd->fail, RSD_ENOTFOUND, "", "no resort with id '%s'", rc->id);
 	if (err)
 		return rsd_failf(&cmd->fail, err, "", "reading the resort: %s", rsd_strerror(err));
+	if (rc->if_match == UINT64_MAX)
+		return rsd_failf(&cmd->fail, RSD_EPRECONDITION, "If-Match",
+				 "If-Match compares strongly: a weak ETag matches no version");
 	if (rc->if_match && rc->if_match != rec.version)
 		return rsd_failf(&cmd->fail, RSD_EPRECONDITION, "",
 				 "the resort is at version %llu, not %llu",

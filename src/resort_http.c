@@ -5,6 +5,7 @@
 #include "resort_http.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ static int parse_if_match(const char *v, uint64_t *out)
 	*out = 0;
 	if (v == NULL || strcmp(v, "*") == 0)
 		return RSD_OK;
-	if (strncmp(v, "W/", 2) == 0)
+	bool weak = strncmp(v, "W/", 2) == 0;
+	if (weak)
 		v += 2;
 	char *end;
 	if (v[0] != '"' || v[1] < '0' || v[1] > '9')
@@ -35,7 +37,8 @@ static int parse_if_match(const char *v, uint64_t *out)
 	unsigned long long n = strtoull(v + 1, &end, 10);
 	if (*end != '"' || end[1] != '\0' || n == 0)
 		return RSD_EINVAL;
-	*out = n;
+	/* If-Match compares strongly (RFC 9110 13.1.1): a weak tag matches no version. */
+	*out = weak ? UINT64_MAX : n;
 	return RSD_OK;
 }
 
@@ -60,7 +63,7 @@ static void send_resort(struct http_req *req, int status, const char *etag, cons
 static void reply_resort(struct http_req *req, int status, const char *id, bool use_cache)
 {
 	struct readcache *cache = http_req_cache(req);
-	uint64_t generation = projector_generation(http_req_server(req)->projector);
+	uint64_t generation = use_cache ? projector_generation(http_req_server(req)->projector) : 0;
 	const struct readcache_entry *hit = use_cache ? readcache_get(cache, id, generation) : NULL;
 	if (hit) {
 		send_resort(req, status, hit->etag, hit->body, hit->len);
@@ -109,8 +112,8 @@ static void after_write(struct http_req *req, struct command *cmd, int result, i
 	char *location = arena_printf(http_req_arena(req), "/v1/resorts/%s", rc->id);
 	/* rc lives in the request's arena, which the reply frees: release what it owns first. */
 	resort_cmd_release(rc);
-	if (result == RSD_ETIMEDOUT && cmd->result == RSD_OK)
-		reply_accepted(req, rc, location);
+	if (result != RSD_OK && cmd->result == RSD_OK)
+		reply_accepted(req, rc, location); /* durable; only its visibility is late */
 	else if (result != RSD_OK)
 		http_reply_error(req, result, &cmd->fail);
 	else {
@@ -164,8 +167,15 @@ void resort_http_patch(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
+	const char *id = http_req_param(req, "id");
+	if (strlen(id) > ENTITY_ID_BYTES_MAX) {
+		cJSON_Delete(fields);
+		rsd_failf(&f, RSD_ENOTFOUND, "", "no resort with id '%.64s'", id);
+		http_reply_error(req, RSD_ENOTFOUND, &f);
+		return;
+	}
 	struct resort_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
-	resort_patch_init(rc, http_req_param(req, "id"), fields, if_match);
+	resort_patch_init(rc, id, fields, if_match);
 	http_submit(req, &rc->cmd, after_patch);
 }
 

@@ -19,7 +19,6 @@ int store_err(int rc)
 	case MDB_SUCCESS: return RSD_OK;
 	case MDB_NOTFOUND: return RSD_ENOTFOUND;
 	case MDB_MAP_FULL: return RSD_EFULL;
-	case MDB_TXN_FULL: return RSD_EFULL;
 	default: return RSD_EIO;
 	}
 }

@@ -399,3 +399,40 @@ def test_smuggled_post_behind_valid_request_is_processed_normally(server):
     assert [r[0] for r in resps] == [200, 201, 200], raw[:800]
     assert metric(server, "resortd_log_head_seq") == head_before + 1
     assert "smuggled" in [r["name"] for r in all_resorts(server)]
+
+
+def test_refused_connection_does_not_run_its_request(make_server):
+    """A connection over the per-address cap is told 503; what it already sent must not act."""
+    server = make_server(args=["--conns-per-addr-max", "1"])
+    # Both connections come from ATTACK_SOURCE, so this test's own requests (127.0.0.1) pass.
+    holder = socket.create_connection(("127.0.0.1", server.port), source_address=(ATTACK_SOURCE, 0))
+    try:
+        deadline = time.time() + 5
+        while metric(server, "resortd_http_connections_open") < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        head_before = metric(server, "resortd_log_head_seq")
+        body = b'{"name":"refused"}'
+        req = (b"POST /v1/resorts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        s = socket.create_connection(("127.0.0.1", server.port), source_address=(ATTACK_SOURCE, 0))
+        s.sendall(req)
+        s.settimeout(5)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        # The 503 is written before the cut; but the request bytes the server never read make
+        # the kernel answer the close with a reset, which may reach the client first.
+        assert not data or b" 503 " in data.split(b"\r\n", 1)[0], data[:200]
+        assert b" 201 " not in data
+    finally:
+        holder.close()
+    time.sleep(0.5)
+    assert metric(server, "resortd_log_head_seq") == head_before
+    assert "refused" not in [r["name"] for r in all_resorts(server)]

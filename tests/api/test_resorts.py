@@ -217,7 +217,10 @@ def test_if_match(server):
     assert r.status_code == 200 and r.json()["version"] == 2
     problem(server.patch_json(f"/v1/resorts/{rid}", {"name": "c"}, headers={"If-Match": '"1"'}),
             412)
-    r = server.patch_json(f"/v1/resorts/{rid}", {"name": "c"}, headers={"If-Match": 'W/"2"'})
+    # If-Match compares strongly (RFC 9110 13.1.1): a weak tag matches no version.
+    problem(server.patch_json(f"/v1/resorts/{rid}", {"name": "c"}, headers={"If-Match": 'W/"2"'}),
+            412)
+    r = server.patch_json(f"/v1/resorts/{rid}", {"name": "c"}, headers={"If-Match": '"2"'})
     assert r.status_code == 200 and r.json()["version"] == 3
     r = server.patch_json(f"/v1/resorts/{rid}", {"name": "d"}, headers={"If-Match": "*"})
     assert r.status_code == 200 and r.json()["version"] == 4
@@ -440,6 +443,38 @@ def test_lagging_read_model_answers_202_and_readyz_tells(make_server):
         time.sleep(0.1)
     got = s.get(r.headers["Location"])
     assert got.status_code == 200 and got.json()["name"] == "지연 리조트"
+    while s.get("/readyz").status_code != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    assert s.get("/readyz").status_code == 200
+
+
+def test_failing_projector_backs_off_and_recovers(make_server):
+    """A projection that keeps failing must not spin or flood the log; once the cause is
+    gone the event is projected and the server is ready again."""
+    import sqlite3
+    import time
+
+    s = make_server(args=["--projector-wait-ms", "200"])
+    db = sqlite3.connect(os.path.join(s.data_dir, "catalog.db"), isolation_level=None)
+    db.execute("CREATE TRIGGER no_resorts BEFORE INSERT ON resorts "
+               "BEGIN SELECT RAISE(ABORT, 'test: refusing resorts'); END")
+    try:
+        r = s.post_json("/v1/resorts", {"name": "막힌 리조트"})
+        assert r.status_code == 202, r.text
+        lines_before = sum("refusing resorts" in line for line in s.logs)
+        time.sleep(3)
+        lines = sum("refusing resorts" in line for line in s.logs) - lines_before
+        assert lines <= 3, f"{lines} error lines in 3 s: the projector spins"
+        ready = s.get("/readyz")
+        assert ready.status_code == 503
+        assert "refusing resorts" in ready.json()["checks"]["projector_error"]
+    finally:
+        db.execute("DROP TRIGGER no_resorts")
+        db.close()
+    deadline = time.time() + 15
+    while s.get(r.headers["Location"]).status_code != 200 and time.time() < deadline:
+        time.sleep(0.1)
+    assert s.get(r.headers["Location"]).json()["name"] == "막힌 리조트"
     while s.get("/readyz").status_code != 200 and time.time() < deadline:
         time.sleep(0.1)
     assert s.get("/readyz").status_code == 200
