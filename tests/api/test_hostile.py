@@ -403,12 +403,16 @@ def test_smuggled_post_behind_valid_request_is_processed_normally(server):
 
 def test_refused_connection_does_not_run_its_request(make_server):
     """A connection over the per-address cap is told 503; what it already sent must not act."""
-    server = make_server(args=["--conns-per-addr-max", "1"])
-    # Both connections come from ATTACK_SOURCE, so this test's own requests (127.0.0.1) pass.
-    holder = socket.create_connection(("127.0.0.1", server.port), source_address=(ATTACK_SOURCE, 0))
+    # The cap is 3; holders and the refused connection come from ATTACK_SOURCE, so this
+    # test's own requests (127.0.0.1, one connection each, closing as the next opens) pass.
+    cap = 3
+    server = make_server(args=["--conns-per-addr-max", str(cap)])
+    holders = [socket.create_connection(("127.0.0.1", server.port),
+                                        source_address=(ATTACK_SOURCE, 0)) for _ in range(cap)]
     try:
         deadline = time.time() + 5
-        while metric(server, "resortd_http_connections_open") < 1 and time.time() < deadline:
+        # the holders plus the connection this very /metrics request arrives on
+        while metric(server, "resortd_http_connections_open") < cap + 1 and time.time() < deadline:
             time.sleep(0.05)
         head_before = metric(server, "resortd_log_head_seq")
         body = b'{"name":"refused"}'
@@ -432,7 +436,8 @@ def test_refused_connection_does_not_run_its_request(make_server):
         assert not data or b" 503 " in data.split(b"\r\n", 1)[0], data[:200]
         assert b" 201 " not in data
     finally:
-        holder.close()
+        for h in holders:
+            h.close()
     time.sleep(0.5)
     assert metric(server, "resortd_log_head_seq") == head_before
     assert "refused" not in [r["name"] for r in all_resorts(server)]
