@@ -1,5 +1,6 @@
-"""Helpers the API tests share: problem documents, metrics, and listing every resort."""
+"""Helpers the API tests share: problem documents, metrics, listing every resort, waiting."""
 import re
+import time
 
 
 def problem(resp, status, field=None):
@@ -52,3 +53,13 @@ def list_resorts(server, limit=100):
 
 def all_resorts(server):
     return list_resorts(server)[0]
+
+
+def wait_until(pred, timeout, step=0.02):
+    """Polls pred until it is true or timeout seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok = pred()
+        if ok or time.monotonic() >= deadline:
+            return ok
+        time.sleep(step)

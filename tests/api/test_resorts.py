@@ -4,12 +4,14 @@ import concurrent.futures
 import json
 import os
 import re
+import sqlite3
+import time
 
 import pytest
 import requests
 
 import openapi_contract
-from apihelp import all_resorts, head_seq, list_resorts, metric, problem
+from apihelp import all_resorts, head_seq, list_resorts, metric, problem, wait_until
 from openapi_contract import contract
 
 JSON = {"Content-Type": "application/json"}
@@ -411,13 +413,17 @@ def test_cached_reads_are_never_stale(server):
             assert g.headers["ETag"] == f'"{i}"'
 
 
+def assert_recovers(s, location, name):
+    """Once the read model can commit again, the write becomes readable and /readyz is 200."""
+    assert wait_until(lambda: s.get(location).status_code == 200, 15, 0.1)
+    assert s.get(location).json()["name"] == name
+    assert wait_until(lambda: s.get("/readyz").status_code == 200, 15, 0.1)
+
+
 def test_lagging_read_model_answers_202_and_readyz_tells(make_server):
     """While another process holds catalog.db's write lock the projector cannot commit: a
     write is durable but not readable, so POST answers 202 with Location; /readyz reports
     the projector stuck; once the lock goes, the write becomes readable."""
-    import sqlite3
-    import time
-
     s = make_server(args=["--projector-wait-ms", "300"])
     lock = sqlite3.connect(os.path.join(s.data_dir, "catalog.db"), timeout=1,
                            isolation_level=None)
@@ -429,31 +435,19 @@ def test_lagging_read_model_answers_202_and_readyz_tells(make_server):
         assert r.headers["Location"] == f"/v1/resorts/{body['id']}"
         assert body["version"] == 1 and body["detail"]
         assert s.get(r.headers["Location"]).status_code == 404  # not readable yet
-        deadline = time.time() + 15
-        while s.get("/readyz").status_code != 503 and time.time() < deadline:
-            time.sleep(0.2)
+        assert wait_until(lambda: s.get("/readyz").status_code == 503, 15, 0.2)
         ready = s.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["projector"] == "stuck"
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    deadline = time.time() + 15
-    while s.get(r.headers["Location"]).status_code != 200 and time.time() < deadline:
-        time.sleep(0.1)
-    got = s.get(r.headers["Location"])
-    assert got.status_code == 200 and got.json()["name"] == "지연 리조트"
-    while s.get("/readyz").status_code != 200 and time.time() < deadline:
-        time.sleep(0.1)
-    assert s.get("/readyz").status_code == 200
+    assert_recovers(s, r.headers["Location"], "지연 리조트")
 
 
 def test_failing_projector_backs_off_and_recovers(make_server):
     """A projection that keeps failing must not spin or flood the log; once the cause is
     gone the event is projected and the server is ready again."""
-    import sqlite3
-    import time
-
     s = make_server(args=["--projector-wait-ms", "200"])
     db = sqlite3.connect(os.path.join(s.data_dir, "catalog.db"), isolation_level=None)
     db.execute("CREATE TRIGGER no_resorts BEFORE INSERT ON resorts "
@@ -471,10 +465,4 @@ def test_failing_projector_backs_off_and_recovers(make_server):
     finally:
         db.execute("DROP TRIGGER no_resorts")
         db.close()
-    deadline = time.time() + 15
-    while s.get(r.headers["Location"]).status_code != 200 and time.time() < deadline:
-        time.sleep(0.1)
-    assert s.get(r.headers["Location"]).json()["name"] == "막힌 리조트"
-    while s.get("/readyz").status_code != 200 and time.time() < deadline:
-        time.sleep(0.1)
-    assert s.get("/readyz").status_code == 200
+    assert_recovers(s, r.headers["Location"], "막힌 리조트")

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 import rawhttp
+from apihelp import wait_until
 
 EXIT_WITHIN_S = 10.0
 ROUNDS = 3
@@ -97,15 +98,6 @@ class Load:
     def count(self, kind, status):
         with self.lock:
             return sum(1 for a in self.answers if a == (kind, status))
-
-
-def wait_until(pred, timeout, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def assert_all_present(server, acked):
