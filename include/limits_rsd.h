@@ -9,39 +9,30 @@
 #define RSD_LIMITS_H
 
 /* HTTP */
-#define HEADERS_BYTES_MAX	   (8 * 1024)
-#define BODY_BYTES_DEFAULT	   (1024 * 1024)
-#define BODY_BYTES_LIMIT	   (64 * 1024 * 1024) /* the largest body_bytes_max accepted */
-#define URI_BYTES_MAX		   4096
-#define HEADER_DEADLINE_S_DEFAULT  10 /* a request must arrive whole within this */
-#define IDLE_TIMEOUT_S_DEFAULT	   30 /* evhttp read/write timeout between bytes */
-#define CONNS_MAX_DEFAULT	   8192
-#define CONNS_PER_ADDR_MAX_DEFAULT 256
-#define CONN_ADDR_SLOTS		   16384 /* >= 2 x conns_max: every live address fits */
-#define SHUTDOWN_GRACE_MS	   8000	 /* finish in-flight requests within this on SIGTERM */
-#define REQUEST_ID_BYTES_MAX	   64
-#define ROUTE_PARAMS_MAX	   4
-#define ROUTE_PARAM_BYTES_MAX	   128
-#define QUERY_PARAMS_MAX	   32
-#define ACCESS_LOG_FLUSH_MS	   100	/* buffered access lines reach stderr within this */
-#define REQUEST_ARENA_BYTES	   2048 /* inline first arena block of a request */
-#define REQUEST_POOL_MAX	   256	/* finished requests kept per worker for reuse */
-#define READCACHE_SLOTS		   4096 /* per worker */
+#define HEADERS_BYTES_MAX     (8 * 1024)
+#define BODY_BYTES_LIMIT      (64 * 1024 * 1024) /* the largest body_bytes_max accepted */
+#define URI_BYTES_MAX	      4096
+#define CONN_ADDR_SLOTS	      16384 /* >= 2 x conns_max: every live address fits */
+#define SHUTDOWN_GRACE_MS     8000  /* finish in-flight requests within this on SIGTERM */
+#define REQUEST_ID_BYTES_MAX  64
+#define ROUTE_PARAMS_MAX      4
+#define ROUTE_PARAM_BYTES_MAX 128
+#define QUERY_PARAMS_MAX      32
+#define ACCESS_LOG_FLUSH_MS   100  /* buffered access lines reach stderr within this */
+#define REQUEST_ARENA_BYTES   2048 /* inline first arena block of a request */
+#define REQUEST_POOL_MAX      256  /* finished requests kept per worker for reuse */
+#define READCACHE_SLOTS	      4096 /* per worker */
 
 /* JSON bodies */
 #define JSON_DEPTH_MAX 32
-#define JSON_KEYS_MAX  4096 /* keys in one object */
 
 /* Storage */
-#define MAP_BYTES_DEFAULT	 (1024ULL * 1024 * 1024) /* LMDB map: 1 GiB, grows on disk as used */
-#define MAP_BYTES_MIN		 (256ULL * 1024)
 #define NODE_ID_BYTES_MAX	 31
 #define ENTITY_ID_BYTES_MAX	 48
 #define WRITER_QUEUE_MAX	 65536
 #define WRITER_BATCH_MAX	 4096
 #define PROJECTOR_BATCH_MAX	 1024
-#define PROJECTOR_WAIT_MS_MAX	 5000 /* read-your-write wait before answering 503 */
-#define PROJECTOR_STUCK_S	 10   /* lag without progress this long: not ready */
+#define PROJECTOR_STUCK_S	 10 /* lag without progress this long: not ready */
 #define PROJECTOR_POLL_MS	 100
 #define PROJECTOR_BACKOFF_MS_MAX 5000 /* longest wait between retries of a failing batch */
 #define PROJECTOR_ERROR_LOG_S	 10   /* a failure that persists is logged this often */
