@@ -34,9 +34,6 @@ struct event {
 	size_t data_len;
 };
 
-/* Returns the type's name ("resort.created"), or "unknown". */
-const char *eventlog_type_name(uint16_t type);
-
 /* Builds the key of (origin, seq). */
 void eventlog_key(unsigned char key[EVENTLOG_KEY_BYTES], const char *origin, uint64_t seq);
 

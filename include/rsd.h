@@ -24,8 +24,6 @@ enum rsd_err {
 	RSD_ETIMEDOUT = -8,	/* a wait ran out (write is durable, not yet visible) */
 	RSD_ESHUTDOWN = -9,	/* the server is stopping */
 	RSD_EINTERNAL = -10,	/* a bug or an impossible state */
-	RSD_ETOOBIG = -11,	/* a body or field is larger than allowed */
-	RSD_EMEDIA = -12,	/* unsupported content type */
 };
 
 /* Returns a short English phrase for err; never NULL. */
@@ -48,7 +46,6 @@ int rsd_failf(struct rsd_fail *f, int err, const char *field, const char *fmt, .
 void *rsd_malloc(size_t n);
 void *rsd_calloc(size_t count, size_t n);
 void *rsd_realloc(void *p, size_t n);
-char *rsd_strdup(const char *s);
 char *rsd_strndup(const char *s, size_t n);
 
 /* Prints "resortd: <message>" to stderr and exits with status 1. Start-up only. */

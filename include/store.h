@@ -49,22 +49,6 @@ int store_err(int mdb_rc);
 /* Bytes of the map in use (last page number times page size). */
 uint64_t store_map_used_bytes(struct store *s);
 
-/*
- * A per-thread read-only transaction reused across requests (MDB_NOTLS lets a thread keep
- * one and reset/renew it). Usage: store_reader_init once, then store_reader_begin and
- * store_reader_end around each use, store_reader_release at the end.
- */
-struct store_reader {
-	struct store *store;
-	MDB_txn *txn; /* valid between begin and end */
-	bool active;
-};
-
-void store_reader_init(struct store_reader *r, struct store *s);
-int store_reader_begin(struct store_reader *r);
-void store_reader_end(struct store_reader *r);
-void store_reader_release(struct store_reader *r);
-
 /* The entities record: what kind of thing an id is, its version and whether it is deleted. */
 struct entity_rec {
 	uint8_t kind;

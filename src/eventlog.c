@@ -11,18 +11,6 @@
 
 #define EVENTLOG_FORMAT 1
 
-static const char *const type_names[] = {
-	[EVENT_RESORT_CREATED] = "resort.created",
-	[EVENT_RESORT_UPDATED] = "resort.updated",
-};
-
-const char *eventlog_type_name(uint16_t type)
-{
-	if (type < sizeof(type_names) / sizeof(type_names[0]) && type_names[type])
-		return type_names[type];
-	return "unknown";
-}
-
 void eventlog_key(unsigned char key[EVENTLOG_KEY_BYTES], const char *origin, uint64_t seq)
 {
 	memset(key, 0, EVENTLOG_ORIGIN_BYTES);

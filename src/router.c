@@ -113,8 +113,6 @@ int router_status(int err)
 	case RSD_ENOTFOUND: return 404;
 	case RSD_ECONFLICT: return 409;
 	case RSD_EPRECONDITION: return 412;
-	case RSD_ETOOBIG: return 413;
-	case RSD_EMEDIA: return 415;
 	case RSD_EFULL: return 503;
 	case RSD_EBUSY: return 503;
 	case RSD_ETIMEDOUT: return 503;

@@ -28,8 +28,6 @@ const char *rsd_strerror(int err)
 	case RSD_ETIMEDOUT: return "timed out";
 	case RSD_ESHUTDOWN: return "shutting down";
 	case RSD_EINTERNAL: return "internal error";
-	case RSD_ETOOBIG: return "too large";
-	case RSD_EMEDIA: return "unsupported media type";
 	}
 	return "unknown error";
 }
@@ -82,11 +80,6 @@ char *rsd_strndup(const char *s, size_t n)
 	memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
-}
-
-char *rsd_strdup(const char *s)
-{
-	return rsd_strndup(s, strlen(s));
 }
 
 _Noreturn void rsd_fatal(const char *fmt, ...)

@@ -155,39 +155,6 @@ uint64_t store_map_used_bytes(struct store *s)
 	return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
 }
 
-void store_reader_init(struct store_reader *r, struct store *s)
-{
-	r->store = s;
-	r->txn = NULL;
-	r->active = false;
-}
-
-int store_reader_begin(struct store_reader *r)
-{
-	RSD_ASSERT(!r->active);
-	int rc = r->txn ? mdb_txn_renew(r->txn)
-			: mdb_txn_begin(r->store->env, NULL, MDB_RDONLY, &r->txn);
-	if (rc)
-		return store_err(rc);
-	r->active = true;
-	return RSD_OK;
-}
-
-void store_reader_end(struct store_reader *r)
-{
-	if (r->active)
-		mdb_txn_reset(r->txn);
-	r->active = false;
-}
-
-void store_reader_release(struct store_reader *r)
-{
-	if (r->txn)
-		mdb_txn_abort(r->txn);
-	r->txn = NULL;
-	r->active = false;
-}
-
 int store_entity_get(MDB_txn *txn, struct store *s, const char *id, struct entity_rec *out)
 {
 	MDB_val key = {.mv_size = strlen(id), .mv_data = (void *)id}, val;

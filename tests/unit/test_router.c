@@ -67,8 +67,6 @@ static void test_status_mapping(void **state)
 	assert_int_equal(router_status(RSD_ENOTFOUND), 404);
 	assert_int_equal(router_status(RSD_ECONFLICT), 409);
 	assert_int_equal(router_status(RSD_EPRECONDITION), 412);
-	assert_int_equal(router_status(RSD_ETOOBIG), 413);
-	assert_int_equal(router_status(RSD_EMEDIA), 415);
 	assert_int_equal(router_status(RSD_EFULL), 503);
 	assert_int_equal(router_status(RSD_EIO), 500);
 	assert_string_equal(router_status_title(405), "Method Not Allowed");
