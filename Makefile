@@ -20,10 +20,13 @@ LDLIBS  := $(PKG_LIBS) -lpthread -lm
 CORE_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
 SCHEMA    := $(sort $(wildcard schema/*.sql))
 GEN       := build/gen/schema_sql.c
+GEN_DEMO  := build/gen/demo_json.c
 HDRS      := $(wildcard include/*.h)
 
-REL_OBJS  := $(patsubst src/%.c,build/release/%.o,$(CORE_SRCS)) build/release/schema_sql.o
-ASAN_OBJS := $(patsubst src/%.c,build/asan/%.o,$(CORE_SRCS)) build/asan/schema_sql.o
+REL_OBJS  := $(patsubst src/%.c,build/release/%.o,$(CORE_SRCS)) build/release/schema_sql.o \
+             build/release/demo_json.o
+ASAN_OBJS := $(patsubst src/%.c,build/asan/%.o,$(CORE_SRCS)) build/asan/schema_sql.o \
+             build/asan/demo_json.o
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRCS))
@@ -43,6 +46,10 @@ resortd: build/release/main.o $(REL_OBJS)
 build/resortd-asan: build/asan/main.o $(ASAN_OBJS)
 	$(CC) $(CFLAGS_ASAN) -o $@ $^ $(LDLIBS)
 
+$(GEN_DEMO): demo/catalog.json scripts/embed-text.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed-text.sh demo_catalog_json demo/catalog.json > $@
+
 $(GEN): $(SCHEMA) scripts/embed-schema.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed-schema.sh $(SCHEMA) > $@
@@ -55,11 +62,11 @@ build/asan/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
 
-build/release/schema_sql.o: $(GEN)
+build/release/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_RELEASE) -c -o $@ $<
 
-build/asan/schema_sql.o: $(GEN)
+build/asan/%.o: build/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
 
@@ -92,10 +99,10 @@ unit: $(UNIT_BINS)
 api: build/resortd-asan resortd
 	TEST_RESORTD_BIN=$(CURDIR)/build/resortd-asan $(PYTEST) -q tests/api
 
-build/fuzz/%: fuzz/%.c $(CORE_SRCS) $(GEN) $(HDRS)
+build/fuzz/%: fuzz/%.c $(CORE_SRCS) $(GEN) $(GEN_DEMO) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined $(CSTD) -Iinclude $(PKG_CFLAGS) \
-		-o $@ $< $(CORE_SRCS) $(GEN) $(LDLIBS)
+		-o $@ $< $(CORE_SRCS) $(GEN) $(GEN_DEMO) $(LDLIBS)
 
 fuzz: $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
 	@set -e; for t in $(FUZZ_TARGETS); do \

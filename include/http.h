@@ -75,6 +75,27 @@ const char *http_req_header(struct http_req *req, const char *name);
 const char *http_req_body(struct http_req *req, size_t *len);
 const char *http_req_method(struct http_req *req);
 
+/* Copies the query's parameters in order into names/values (at most max); returns how many
+ * the query has, which may exceed max. Duplicates are kept. */
+int http_req_query_list(struct http_req *req, const char **names, const char **values, int max);
+
+/* Formats version as a strong ETag: "7". */
+void http_etag(uint64_t version, char *out, size_t len);
+
+/*
+ * Reads If-Match: *out is the version it names, 0 when absent or "*", UINT64_MAX for a weak
+ * tag (If-Match compares strongly, RFC 9110 13.1.1, so it matches no version).
+ * Errors: RSD_EINVAL with f filled for anything else.
+ */
+int http_req_if_match(struct http_req *req, uint64_t *out, struct rsd_fail *f);
+
+/*
+ * Replies an entity's JSON bytes with its ETag and cache_control; a 200 becomes a 304
+ * without a body when If-None-Match names etag (weak comparison, lists and * too).
+ */
+void http_reply_entity(struct http_req *req, int status, const char *etag,
+		       const char *cache_control, const char *body, size_t len);
+
 void http_header_add(struct http_req *req, const char *name, const char *value);
 
 /* Replies status with body serialized as application/json (body may be NULL: no body). */

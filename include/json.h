@@ -45,6 +45,13 @@ struct json_field {
 int json_check_object(const cJSON *obj, const struct json_field *spec, size_t n,
 		      struct rsd_fail *f);
 
+/*
+ * json_check_object for a member that is itself an object: path names it ("media[2]",
+ * "capacity") and prefixes the field of any error ("media[2].url").
+ */
+int json_check_nested(const cJSON *obj, const char *path, const struct json_field *spec, size_t n,
+		      struct rsd_fail *f);
+
 /* Reads an integral number in [min, max] (from valuedouble, never valueint). */
 int json_get_int(const cJSON *item, int64_t min, int64_t max, int64_t *out);
 

@@ -50,4 +50,35 @@
 #define RESORTS_PAGE_MAX	 100
 #define RESORTS_PAGE_DEFAULT	 20
 
+/* Catalog */
+#define PRODUCT_NAME_CHARS_MAX	      200
+#define PRODUCT_DESCRIPTION_CHARS_MAX 20000
+#define ATTR_KEYS_MAX		      64  /* members of a product's attributes object */
+#define ATTR_KEY_BYTES_MAX	      32  /* [a-z0-9_], starting with a letter */
+#define ATTR_VALUE_CHARS_MAX	      200 /* a string attribute value */
+#define ATTR_ARRAY_ITEMS_MAX	      32  /* an attribute may be an array of scalars */
+#define MEDIA_ITEMS_MAX		      32
+#define URL_BYTES_MAX		      2048
+#define PACKAGE_COMPONENTS_MAX	      16
+#define CAPACITY_COUNT_MAX	      100000
+#define PRICE_RULES_MAX		      64
+#define PRICE_RULE_DAYS_MAX	      731	      /* one rule spans at most two years */
+#define PRICE_AMOUNT_MAX	      1000000000000LL /* minor units */
+#define PRICE_QUERY_DAYS_MAX	      366	      /* GET .../prices and stay searches */
+#define REVIEW_TITLE_CHARS_MAX	      200
+#define REVIEW_BODY_CHARS_MAX	      5000
+#define CATALOG_PAGE_MAX	      100
+#define CATALOG_PAGE_DEFAULT	      20
+
+/* Search */
+#define SEARCH_Q_CHARS_MAX	200
+#define SEARCH_TERMS_MAX	8
+#define SEARCH_FTS_BYTES_MAX	1024 /* the FTS5 expression built from q */
+#define SEARCH_VALUES_MAX	16   /* comma-separated values of one filter */
+#define SEARCH_ATTR_FILTERS_MAX 8
+#define SEARCH_FACETS_MAX	8
+#define SEARCH_FACET_VALUES_MAX 50   /* values reported per facet */
+#define SEARCH_RANKED_MAX	1000 /* relevance ranks at most this many candidates */
+#define SEARCH_CURSOR_BYTES_MAX 512
+
 #endif

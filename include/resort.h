@@ -29,6 +29,9 @@ struct resort_cmd {
  * Errors: RSD_EINVAL with the field named. */
 int resort_decode_create(const char *body, size_t len, cJSON **out, struct rsd_fail *f);
 
+/* resort_decode_create's checks on an already parsed object (bulk import). */
+int resort_check_create(const cJSON *obj, struct rsd_fail *f);
+
 /* Decodes and validates a PATCH body (JSON merge patch: null clears an optional field). */
 int resort_decode_patch(const char *body, size_t len, cJSON **out, struct rsd_fail *f);
 

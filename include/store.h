@@ -49,15 +49,26 @@ int store_err(int mdb_rc);
 /* Bytes of the map in use (last page number times page size). */
 uint64_t store_map_used_bytes(struct store *s);
 
-/* The entities record: what kind of thing an id is, its version and whether it is deleted. */
+/*
+ * The entities record: what kind of thing an id is, its version and whether it is deleted,
+ * and for things that belong to another (a product to its resort, a rate plan to its
+ * product) that owner's id and a sub-kind (a product's type), so a command can check
+ * references without the read model.
+ */
 struct entity_rec {
 	uint8_t kind;
+	uint8_t sub; /* kind-specific: enum product_type for products; 0 otherwise */
 	bool deleted;
 	uint64_t version;
+	char owner[ENTITY_ID_BYTES_MAX + 1]; /* "" when none */
 };
-
-enum entity_kind { ENTITY_RESORT = 1 };
-
+enum entity_kind {
+	ENTITY_RESORT = 1,
+	ENTITY_PRODUCT = 2,
+	ENTITY_RATE_PLAN = 3,
+	ENTITY_REVIEW = 4,
+	ENTITY_REVIEW_KEY = 5, /* "rk:<product>:<author>" -> the review id in owner */
+};
 /* Reads id's record. Errors: RSD_ENOTFOUND, RSD_EIO. */
 int store_entity_get(MDB_txn *txn, struct store *s, const char *id, struct entity_rec *out);
 

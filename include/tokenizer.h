@@ -36,11 +36,14 @@
 #define TOKENIZER_NAME "rsd"
 
 /*
- * Registers the tokenizer TOKENIZER_NAME with FTS5 on db. Registration is per connection:
- * call it on every connection that reads or writes a table using it, before the first
- * statement that touches such a table. Calling it again replaces the registration.
- * The tokenizer accepts no arguments. Returns RSD_OK, or RSD_EIO when db lacks FTS5 or
- * SQLite refuses the registration.
+ * Registers the tokenizer TOKENIZER_NAME with FTS5 on db, and the ranking function
+ * rsd_rank(table, weight of column 0, weight of column 1, ...): BM25's term-frequency part
+ * with a fixed length norm and no IDF, higher is better. Unlike bm25() a row's score
+ * depends only on the row and the query, so it does not move when other rows are added.
+ * Registration is per connection: call it on every connection that reads or writes a table using
+ * it, before the first statement that touches such a table. Calling it again replaces the
+ * registration. The tokenizer accepts no arguments. Returns RSD_OK, or RSD_EIO when db lacks FTS5
+ * or SQLite refuses the registration.
  */
 int tokenizer_register(sqlite3 *db);
 

@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -656,6 +657,77 @@ int http_req_query_only(struct http_req *req, const char *const *allowed, struct
 					 kv->key);
 	}
 	return RSD_OK;
+}
+
+int http_req_query_list(struct http_req *req, const char **names, const char **values, int max)
+{
+	int n = 0;
+	struct evkeyval *kv;
+	if (!req->query_parsed)
+		return 0;
+	TAILQ_FOREACH (kv, &req->query, next) {
+		if (n < max) {
+			names[n] = kv->key;
+			values[n] = kv->value;
+		}
+		n++;
+	}
+	return n;
+}
+
+void http_etag(uint64_t version, char *out, size_t len)
+{
+	snprintf(out, len, "\"%" PRIu64 "\"", version);
+}
+
+int http_req_if_match(struct http_req *req, uint64_t *out, struct rsd_fail *f)
+{
+	const char *v = http_req_header(req, "If-Match");
+	*out = 0;
+	if (v == NULL || strcmp(v, "*") == 0)
+		return RSD_OK;
+	bool weak = strncmp(v, "W/", 2) == 0;
+	if (weak)
+		v += 2;
+	char *end;
+	unsigned long long n = 0;
+	if (v[0] == '"' && v[1] >= '0' && v[1] <= '9')
+		n = strtoull(v + 1, &end, 10);
+	if (n == 0 || *end != '"' || end[1] != '\0')
+		return rsd_failf(f, RSD_EINVAL, "If-Match",
+				 "If-Match must be an ETag such as \"3\", or *");
+	*out = weak ? UINT64_MAX : n;
+	return RSD_OK;
+}
+
+/* If-None-Match matches etag: "*", or a comma-separated list holding it, W/ ignored. */
+static bool none_match_hit(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+	while (inm && *inm) {
+		while (*inm == ' ' || *inm == ',')
+			inm++;
+		if (*inm == '*')
+			return true;
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		if (strncmp(inm, etag, n) == 0 &&
+		    (inm[n] == '\0' || inm[n] == ',' || inm[n] == ' '))
+			return true;
+		inm = strchr(inm, ',');
+	}
+	return false;
+}
+
+void http_reply_entity(struct http_req *req, int status, const char *etag,
+		       const char *cache_control, const char *body, size_t len)
+{
+	http_header_add(req, "ETag", etag);
+	http_header_add(req, "Cache-Control", cache_control);
+	if (status == 200 && none_match_hit(http_req_header(req, "If-None-Match"), etag))
+		http_reply_json(req, 304, NULL);
+	else
+		http_reply_text(req, status, "application/json", body, len);
 }
 
 const char *http_req_header(struct http_req *req, const char *name)

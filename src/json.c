@@ -225,6 +225,20 @@ int json_check_object(const cJSON *obj, const struct json_field *spec, size_t n,
 	return RSD_OK;
 }
 
+int json_check_nested(const cJSON *obj, const char *path, const struct json_field *spec, size_t n,
+		      struct rsd_fail *f)
+{
+	if (!cJSON_IsObject(obj))
+		return rsd_failf(f, RSD_EINVAL, path, "'%s' must be an object", path);
+	int err = json_check_object(obj, spec, n, f);
+	if (err) {
+		char inner[RSD_FIELD_BYTES_MAX];
+		snprintf(inner, sizeof(inner), "%s", f->field);
+		snprintf(f->field, sizeof(f->field), "%.40s.%.50s", path, inner);
+	}
+	return err;
+}
+
 char *json_print(const cJSON *item)
 {
 	char *s = cJSON_PrintUnformatted(item);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bulk.h"
 #include "config.h"
 #include "eventlog.h"
 #include "http.h"
@@ -22,7 +23,6 @@
 #include "metrics.h"
 #include "projector.h"
 #include "readmodel.h"
-#include "resort.h"
 #include "store.h"
 #include "writer.h"
 #include "banned.h"
@@ -38,6 +38,9 @@ static void usage(FILE *out)
 		     "store)\n"
 		     "  init             create the data directory and stores, print the node id\n"
 		     "  check            verify the stores: durability flags, log, read model\n"
+		     "  import FILE      add the resorts, products and rate plans of FILE "
+		     "(all or nothing)\n"
+		     "  export           write the catalog to standard output as an import file\n"
 		     "  version          print the version\n"
 		     "  help             this text\n\n");
 	config_print_help(out);
@@ -180,63 +183,153 @@ static int cmd_check(const struct config *c)
 	return cw.problems ? 1 : 0;
 }
 
-/* Loads three resorts when this node has written nothing yet. */
+static void on_commit(void *arg, uint64_t head)
+{
+	projector_notify(arg, head);
+}
+
+/* Waits (up to 60 s) until the projector has applied seq; false when it did not. */
+static bool wait_projected(struct projector *p, uint64_t seq)
+{
+	struct projector_stats ps;
+	for (int i = 0; i < 6000; i++) {
+		projector_stats_get(p, &ps);
+		if (ps.applied_seq >= seq)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Reads all of path into a NUL-terminated buffer (caller frees). */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (in == NULL)
+		return NULL;
+	size_t cap = 1 << 16, n = 0, got;
+	char *buf = rsd_malloc(cap);
+	while ((got = fread(buf + n, 1, cap - n - 1, in)) > 0) {
+		n += got;
+		if (cap - n - 1 == 0)
+			buf = rsd_realloc(buf, cap *= 2);
+	}
+	bool failed = ferror(in) != 0;
+	if (in != stdin)
+		fclose(in);
+	if (failed) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int cmd_import(const struct config *c, const char *path)
+{
+	size_t len;
+	char *text = read_file(path, &len);
+	if (text == NULL) {
+		fprintf(stderr, "resortd: import: cannot read %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	struct rsd_fail f = {0};
+	struct bulk_import *b;
+	uint64_t t0 = rsd_now_ms();
+	int err = bulk_import_decode(text, len, &b, &f);
+	free(text);
+	if (err) {
+		fprintf(stderr, "resortd: import: %s: %s: %s\n", path, f.field, f.detail);
+		return EXIT_USAGE;
+	}
+	struct stores s;
+	struct writer *w = NULL;
+	if (stores_open(&s, c)) {
+		bulk_import_free(b);
+		return 1;
+	}
+	int rc = 1;
+	uint64_t last = 0;
+	if (writer_start(&w, &s.store, on_commit, s.projector) != RSD_OK) {
+		fprintf(stderr, "resortd: cannot read the event log\n");
+		goto out;
+	}
+	projector_start(s.projector);
+	if ((err = bulk_import_run(b, w, &last, &f))) {
+		fprintf(stderr, "resortd: import: %s: nothing imported: %s%s%s\n", path, f.field,
+			f.field[0] ? ": " : "", f.detail);
+		goto out;
+	}
+	if (!wait_projected(s.projector, last)) {
+		fprintf(stderr, "resortd: import: durable, but the read model has not caught up\n");
+		goto out;
+	}
+	int nr, np, nrp;
+	bulk_import_counts(b, &nr, &np, &nrp);
+	uint64_t ms = rsd_now_ms() - t0;
+	printf("imported %d resorts, %d products, %d rate plans in %llu ms (%.0f products/s)\n", nr,
+	       np, nrp, (unsigned long long)ms, ms ? np * 1000.0 / (double)ms : 0.0);
+	rc = 0;
+out:
+	writer_free(w);
+	bulk_import_free(b);
+	stores_close(&s);
+	return rc;
+}
+
+static int cmd_export(const struct config *c)
+{
+	struct stores s;
+	if (stores_open(&s, c))
+		return 1;
+	struct readmodel_reader r;
+	struct rsd_fail f = {0};
+	int rc = readmodel_reader_open(&r, s.catalog_path, &f) == RSD_OK &&
+				 bulk_export(&r, stdout, &f) == RSD_OK
+			 ? 0
+			 : 1;
+	if (rc)
+		fprintf(stderr, "resortd: export: %s\n", f.detail);
+	readmodel_reader_close(&r);
+	stores_close(&s);
+	return rc;
+}
+
+/* The demo catalog (demo/catalog.json, embedded at build time). */
+extern const char demo_catalog_json[];
+
+/* Loads the demo catalog when this node has written nothing yet. */
 static int load_demo(struct writer *w, struct projector *p, struct store *st)
 {
-	static const char *const demo[] = {
-		"{\"name\":\"제주 오션 리조트\",\"name_en\":\"Jeju Ocean "
-		"Resort\",\"timezone\":\"Asia/Seoul\","
-		"\"currency\":\"KRW\",\"address\":\"제주특별자치도 서귀포시 중문관광로 "
-		"72\",\"stars\":5}",
-		"{\"name\":\"설악 마운틴 리조트\",\"name_en\":\"Seorak Mountain "
-		"Resort\",\"timezone\":"
-		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"강원특별자치도 속초시 설악산로 "
-		"1091\",\"stars\":4}",
-		"{\"name\":\"부산 해운대 스파 리조트\",\"name_en\":\"Haeundae Spa "
-		"Resort\",\"timezone\":"
-		"\"Asia/Seoul\",\"currency\":\"KRW\",\"address\":\"부산광역시 해운대구 "
-		"해운대해변로 264\",\"stars\":4}",
-	};
 	struct writer_stats ws;
 	writer_stats_get(w, &ws);
 	if (ws.head_seq > 0) {
 		logger_log(LOGGER_INFO, "demo data skipped: the store is not empty");
 		return 0;
 	}
+	struct rsd_fail f = {0};
+	struct bulk_import *b;
 	uint64_t last = 0;
-	for (size_t i = 0; i < sizeof(demo) / sizeof(demo[0]); i++) {
-		struct rsd_fail f = {0};
-		cJSON *fields;
-		if (resort_decode_create(demo[i], strlen(demo[i]), &fields, &f) != RSD_OK)
-			rsd_fatal("demo resort %zu: %s", i, f.detail);
-		struct resort_cmd rc;
-		resort_create_init(&rc, fields);
-		int err = writer_run(w, &rc.cmd);
-		last = rc.cmd.last_seq;
-		resort_cmd_release(&rc);
-		if (err) {
-			fprintf(stderr, "resortd: demo data: %s\n", rsd_strerror(err));
-			return 1;
-		}
+	if (bulk_import_decode(demo_catalog_json, strlen(demo_catalog_json), &b, &f) != RSD_OK)
+		rsd_fatal("demo catalog: %s: %s", f.field, f.detail);
+	int err = bulk_import_run(b, w, &last, &f);
+	int nr, np, nrp;
+	bulk_import_counts(b, &nr, &np, &nrp);
+	bulk_import_free(b);
+	if (err) {
+		fprintf(stderr, "resortd: demo data: %s: %s\n", f.field, f.detail);
+		return 1;
 	}
-	/* Serve only once the demo resorts are readable. */
-	struct projector_stats ps;
-	for (int i = 0; i < 1000; i++) {
-		projector_stats_get(p, &ps);
-		if (ps.applied_seq >= last)
-			break;
-		usleep(10000);
-	}
-	logger_log(LOGGER_INFO, "loaded 3 demo resorts on node %s", st->node_id);
+	/* Serve only once the demo catalog is readable. */
+	wait_projected(p, last);
+	logger_log(LOGGER_INFO,
+		   "loaded the demo catalog (%d resorts, %d products, %d rate plans)"
+		   " on node %s",
+		   nr, np, nrp, st->node_id);
 	return 0;
 }
 
-static void on_commit(void *arg, uint64_t head)
-{
-	projector_notify(arg, head);
-}
-
-/* Raises the open-file limit to its hard limit: each connection is a descriptor. */
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -315,14 +408,21 @@ int main(int argc, char **argv, char **envp)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "init") != 0 && strcmp(cmd, "check") != 0) {
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "init") != 0 && strcmp(cmd, "check") != 0 &&
+	    strcmp(cmd, "import") != 0 && strcmp(cmd, "export") != 0) {
 		fprintf(stderr, "resortd: unknown command '%s' (try 'resortd help')\n", cmd);
 		return EXIT_USAGE;
 	}
 	static const char *const serve_flags[] = {"--demo", NULL};
+	bool import = strcmp(cmd, "import") == 0;
+	if (import && (argc < 3 || (argv[2][0] == '-' && argv[2][1] != '\0'))) {
+		fprintf(stderr, "resortd: import needs a FILE (or - for standard input)\n");
+		return EXIT_USAGE;
+	}
+	int first = import ? 3 : 2;
 	struct config c;
 	char err[1024];
-	if (config_load(&c, argc - 2, argv + 2, envp,
+	if (config_load(&c, argc - first, argv + first, envp,
 			strcmp(cmd, "serve") == 0 ? serve_flags : NULL, err,
 			sizeof(err)) != RSD_OK) {
 		fprintf(stderr, "resortd: %s\n", err);
@@ -336,5 +436,9 @@ int main(int argc, char **argv, char **envp)
 		return cmd_init(&c);
 	if (strcmp(cmd, "check") == 0)
 		return cmd_check(&c);
+	if (import)
+		return cmd_import(&c, argv[2]);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(&c);
 	return cmd_serve(&c, has_flag(argc - 2, argv + 2, "--demo"));
 }

@@ -15,6 +15,7 @@
 #include "limits_rsd.h"
 #include "logger.h"
 #include "readmodel.h"
+#include "catalog.h"
 #include "resort.h"
 #include "banned.h"
 
@@ -23,8 +24,11 @@ static const struct {
 	uint16_t type;
 	projector_apply_fn apply;
 } appliers[] = {
-	{EVENT_RESORT_CREATED, resort_project},
-	{EVENT_RESORT_UPDATED, resort_project},
+	{EVENT_RESORT_CREATED, resort_project},	    {EVENT_RESORT_UPDATED, resort_project},
+	{EVENT_PRODUCT_CREATED, catalog_project},   {EVENT_PRODUCT_REPLACED, catalog_project},
+	{EVENT_PRODUCT_PATCHED, catalog_project},   {EVENT_PRODUCT_DELETED, catalog_project},
+	{EVENT_RATE_PLAN_CREATED, catalog_project}, {EVENT_RATE_PLAN_REPLACED, catalog_project},
+	{EVENT_RATE_PLAN_PATCHED, catalog_project}, {EVENT_RATE_PLAN_DELETED, catalog_project},
 };
 
 struct projector {

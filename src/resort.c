@@ -81,6 +81,12 @@ static int decode(const char *body, size_t len, const struct json_field *spec, s
 	return RSD_OK;
 }
 
+int resort_check_create(const cJSON *obj, struct rsd_fail *f)
+{
+	int err = json_check_object(obj, create_fields, COUNT(create_fields), f);
+	return err ? err : check_values(obj, f);
+}
+
 int resort_decode_create(const char *body, size_t len, cJSON **out, struct rsd_fail *f)
 {
 	return decode(body, len, create_fields, COUNT(create_fields), out, f);
@@ -112,7 +118,13 @@ static int create_apply(struct writer_txn *wt, struct command *cmd)
 {
 	struct resort_cmd *rc = (struct resort_cmd *)cmd;
 	struct entity_rec rec = {.kind = ENTITY_RESORT, .version = 1};
-	int err = store_entity_put(wt->txn, wt->store, rc->id, &rec);
+	int err = store_entity_get(wt->txn, wt->store, rc->id, &rec);
+	if (err != RSD_ENOTFOUND)
+		return rsd_failf(&cmd->fail, err ? err : RSD_ECONFLICT, "id",
+				 err ? "reading the entities: %s" : "the id '%s' is taken",
+				 err ? rsd_strerror(err) : rc->id);
+	rec = (struct entity_rec){.kind = ENTITY_RESORT, .version = 1};
+	err = store_entity_put(wt->txn, wt->store, rc->id, &rec);
 	if (err)
 		return rsd_failf(&cmd->fail, err, "", "storing the resort: %s", rsd_strerror(err));
 	char now[32];

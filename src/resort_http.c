@@ -16,44 +16,11 @@
 #include "resort.h"
 #include "banned.h"
 
-/* Formats version as a strong ETag: "7". */
-static void etag_of(uint64_t version, char *out, size_t len)
-{
-	snprintf(out, len, "\"%" PRIu64 "\"", version);
-}
-
-/* Parses an If-Match value: "N" (or W/"N") gives N; "*" gives 0 (any version). */
-static int parse_if_match(const char *v, uint64_t *out)
-{
-	*out = 0;
-	if (v == NULL || strcmp(v, "*") == 0)
-		return RSD_OK;
-	bool weak = strncmp(v, "W/", 2) == 0;
-	if (weak)
-		v += 2;
-	char *end;
-	if (v[0] != '"' || v[1] < '0' || v[1] > '9')
-		return RSD_EINVAL;
-	unsigned long long n = strtoull(v + 1, &end, 10);
-	if (*end != '"' || end[1] != '\0' || n == 0)
-		return RSD_EINVAL;
-	/* If-Match compares strongly (RFC 9110 13.1.1): a weak tag matches no version. */
-	*out = weak ? UINT64_MAX : n;
-	return RSD_OK;
-}
-
 /* Sends a resort's bytes with its ETag; 304 when the client has this version. */
 static void send_resort(struct http_req *req, int status, const char *etag, const char *body,
 			size_t len)
 {
-	http_header_add(req, "ETag", etag);
-	http_header_add(req, "Cache-Control", "no-cache");
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (status == 200 && inm && strcmp(inm, etag) == 0) {
-		http_reply_json(req, 304, NULL);
-		return;
-	}
-	http_reply_text(req, status, "application/json", body, len);
+	http_reply_entity(req, status, etag, "no-cache", body, len);
 }
 
 /*
@@ -82,7 +49,7 @@ static void reply_resort(struct http_req *req, int status, const char *id, bool 
 		return;
 	}
 	char etag[32];
-	etag_of(version, etag, sizeof(etag));
+	http_etag(version, etag, sizeof(etag));
 	char *text = json_print(obj);
 	cJSON_Delete(obj);
 	size_t len = strlen(text);
@@ -153,9 +120,7 @@ void resort_http_patch(struct http_req *req)
 {
 	uint64_t if_match;
 	struct rsd_fail f = {0};
-	if (parse_if_match(http_req_header(req, "If-Match"), &if_match) != RSD_OK) {
-		rsd_failf(&f, RSD_EINVAL, "If-Match",
-			  "If-Match must be an ETag such as \"3\", or *");
+	if (http_req_if_match(req, &if_match, &f) != RSD_OK) {
 		http_reply_error(req, RSD_EINVAL, &f);
 		return;
 	}

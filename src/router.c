@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "catalog_http.h"
 #include "http.h"
 #include "resort_http.h"
 #include "rsd.h"
@@ -28,6 +29,32 @@ const struct route router_routes[] = {
 	{METHOD_GET | METHOD_HEAD, "/v1/resorts/{id}", resort_http_get, ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_PATCH, "/v1/resorts/{id}", resort_http_patch, ROLE_MANAGER,
 	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/products", catalog_http_product_search, ROLE_PUBLIC,
+	 ROUTE_NO_BODY},
+	{METHOD_POST, "/v1/products", catalog_http_product_create, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/products/{id}", catalog_http_product_get, ROLE_PUBLIC,
+	 ROUTE_NO_BODY},
+	{METHOD_PUT, "/v1/products/{id}", catalog_http_product_replace, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_PATCH, "/v1/products/{id}", catalog_http_product_patch, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_DELETE, "/v1/products/{id}", catalog_http_product_delete, ROLE_MANAGER,
+	 ROUTE_NO_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/products/{id}/prices", catalog_http_prices, ROLE_PUBLIC,
+	 ROUTE_NO_BODY},
+	{METHOD_GET | METHOD_HEAD, "/v1/products/{id}/rate-plans", catalog_http_rate_plan_list,
+	 ROLE_STAFF, ROUTE_NO_BODY},
+	{METHOD_POST, "/v1/products/{id}/rate-plans", catalog_http_rate_plan_create, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/rate-plans/{id}", catalog_http_rate_plan_get, ROLE_STAFF,
+	 ROUTE_NO_BODY},
+	{METHOD_PUT, "/v1/rate-plans/{id}", catalog_http_rate_plan_replace, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_PATCH, "/v1/rate-plans/{id}", catalog_http_rate_plan_patch, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_DELETE, "/v1/rate-plans/{id}", catalog_http_rate_plan_delete, ROLE_MANAGER,
+	 ROUTE_NO_BODY | ROUTE_WRITES},
 };
 const int router_routes_count = (int)(sizeof(router_routes) / sizeof(router_routes[0]));
 

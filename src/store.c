@@ -11,7 +11,8 @@
 #include "logger.h"
 #include "banned.h"
 
-#define ENTITY_REC_BYTES 10 /* kind u8, deleted u8, version be64 */
+/* kind u8, deleted u8, version be64, then optionally sub u8 and the owner id's bytes. */
+#define ENTITY_REC_BYTES 10
 
 int store_err(int rc)
 {
@@ -161,22 +162,35 @@ int store_entity_get(MDB_txn *txn, struct store *s, const char *id, struct entit
 	int rc = mdb_get(txn, s->entities, &key, &val);
 	if (rc)
 		return store_err(rc);
-	if (val.mv_size != ENTITY_REC_BYTES)
+	if (val.mv_size < ENTITY_REC_BYTES ||
+	    val.mv_size > ENTITY_REC_BYTES + 1 + ENTITY_ID_BYTES_MAX)
 		return RSD_EIO;
 	const unsigned char *p = val.mv_data;
+	memset(out, 0, sizeof(*out));
 	out->kind = p[0];
 	out->deleted = p[1] != 0;
 	out->version = rsd_get_be64(p + 2);
+	if (val.mv_size > ENTITY_REC_BYTES) {
+		out->sub = p[ENTITY_REC_BYTES];
+		memcpy(out->owner, p + ENTITY_REC_BYTES + 1, val.mv_size - ENTITY_REC_BYTES - 1);
+	}
 	return RSD_OK;
 }
 
 int store_entity_put(MDB_txn *txn, struct store *s, const char *id, const struct entity_rec *rec)
 {
-	unsigned char buf[ENTITY_REC_BYTES];
+	unsigned char buf[ENTITY_REC_BYTES + 1 + ENTITY_ID_BYTES_MAX];
+	size_t owner_len = strnlen(rec->owner, ENTITY_ID_BYTES_MAX);
 	buf[0] = rec->kind;
 	buf[1] = rec->deleted ? 1 : 0;
 	rsd_put_be64(buf + 2, rec->version);
+	size_t len = ENTITY_REC_BYTES;
+	if (rec->sub || owner_len) {
+		buf[len++] = rec->sub;
+		memcpy(buf + len, rec->owner, owner_len);
+		len += owner_len;
+	}
 	MDB_val key = {.mv_size = strlen(id), .mv_data = (void *)id};
-	MDB_val val = {.mv_size = sizeof(buf), .mv_data = buf};
+	MDB_val val = {.mv_size = len, .mv_data = buf};
 	return store_err(mdb_put(txn, s->entities, &key, &val, 0));
 }

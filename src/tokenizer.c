@@ -242,6 +242,45 @@ static fts5_api *fts5_api_of(sqlite3 *db)
 	return api != NULL && api->iVersion >= 2 ? api : NULL;
 }
 
+/*
+ * rsd_rank(table, w0, w1, ...): BM25's term-frequency part with fixed length norms and no
+ * IDF, so a row's score depends on the row and the query only, never on the rest of the
+ * table. Scores stay put when rows are added, which keeps (score, rowid) cursors stable.
+ */
+static void rsd_rank(const Fts5ExtensionApi *api, Fts5Context *ctx, sqlite3_context *out, int nval,
+		     sqlite3_value **vals)
+{
+	enum { COLS_MAX = 16, PHRASES_MAX = 16 };
+	const double k1 = 1.2, b = 0.75, avg_tokens = 8.0;
+	int ncol = api->xColumnCount(ctx), nphrase = api->xPhraseCount(ctx), ninst = 0;
+	if (ncol > COLS_MAX)
+		ncol = COLS_MAX;
+	if (nphrase > PHRASES_MAX)
+		nphrase = PHRASES_MAX;
+	int counts[PHRASES_MAX][COLS_MAX] = {{0}};
+	if (api->xInstCount(ctx, &ninst) != SQLITE_OK) {
+		sqlite3_result_error(out, "rsd_rank: cannot read matches", -1);
+		return;
+	}
+	for (int i = 0; i < ninst; i++) {
+		int phrase, col, off;
+		if (api->xInst(ctx, i, &phrase, &col, &off) == SQLITE_OK && phrase < nphrase &&
+		    col < ncol)
+			counts[phrase][col]++;
+	}
+	double score = 0;
+	for (int c = 0; c < ncol; c++) {
+		int len = 0;
+		double w = c < nval ? sqlite3_value_double(vals[c]) : 1.0;
+		api->xColumnSize(ctx, c, &len);
+		double norm = k1 * (1 - b + b * len / avg_tokens);
+		for (int p = 0; p < nphrase; p++)
+			if (counts[p][c])
+				score += w * counts[p][c] * (k1 + 1) / (counts[p][c] + norm);
+	}
+	sqlite3_result_double(out, score);
+}
+
 int tokenizer_register(sqlite3 *db)
 {
 	fts5_api *api = fts5_api_of(db);
@@ -249,7 +288,8 @@ int tokenizer_register(sqlite3 *db)
 	if (api == NULL)
 		return RSD_EIO;
 	/* The api pointer is the tokenizer's context: xCreate needs it to find unicode61. */
-	if (api->xCreateTokenizer(api, TOKENIZER_NAME, api, &methods, NULL) != SQLITE_OK)
+	if (api->xCreateTokenizer(api, TOKENIZER_NAME, api, &methods, NULL) != SQLITE_OK ||
+	    api->xCreateFunction(api, "rsd_rank", NULL, rsd_rank, NULL) != SQLITE_OK)
 		return RSD_EIO;
 	return RSD_OK;
 }

@@ -1,0 +1,298 @@
+/*
+ * catalog_http.c — /v1/products and /v1/rate-plans handlers: decode the request, call
+ * catalog.c (or search.c), encode the reply. Public reads carry Cache-Control so a CDN can
+ * cache them and an ETag so it can revalidate them.
+ */
+#include "catalog_http.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "http.h"
+#include "json.h"
+#include "price.h"
+#include "readcache.h"
+#include "search.h"
+#include "banned.h"
+
+#define PUBLIC_CACHE  "public, max-age=60"
+#define PRIVATE_CACHE "private, no-cache"
+
+static const char *path_of(enum catalog_kind kind)
+{
+	return kind == CATALOG_PRODUCT ? "/v1/products/" : "/v1/rate-plans/";
+}
+
+static const char *name_of(enum catalog_kind kind)
+{
+	return kind == CATALOG_PRODUCT ? "product" : "rate plan";
+}
+
+/* The {id} of the path; NULL (after replying 404) when it cannot be an id. */
+static const char *path_id(struct http_req *req, enum catalog_kind kind)
+{
+	const char *id = http_req_param(req, "id");
+	if (strlen(id) <= ENTITY_ID_BYTES_MAX)
+		return id;
+	struct rsd_fail f;
+	rsd_failf(&f, RSD_ENOTFOUND, "", "no %s with id '%.64s'", name_of(kind), id);
+	http_reply_error(req, RSD_ENOTFOUND, &f);
+	return NULL;
+}
+
+/*
+ * Replies with the document as the read model has it. A plain product GET goes through the
+ * worker's read cache; the generation is read before SQLite, as readcache.h says.
+ */
+static void reply_doc(struct http_req *req, int status, enum catalog_kind kind, const char *id,
+		      bool use_cache)
+{
+	const char *cache_control = kind == CATALOG_PRODUCT ? PUBLIC_CACHE : PRIVATE_CACHE;
+	struct readcache *cache = http_req_cache(req);
+	uint64_t generation = use_cache ? projector_generation(http_req_server(req)->projector) : 0;
+	const struct readcache_entry *hit = use_cache ? readcache_get(cache, id, generation) : NULL;
+	if (hit) {
+		http_reply_entity(req, status, hit->etag, cache_control, hit->body, hit->len);
+		return;
+	}
+	char *text;
+	uint64_t version;
+	int err = catalog_get(http_req_reader(req), kind, id, &text, &version);
+	if (err) {
+		struct rsd_fail f;
+		rsd_failf(&f, err, "",
+			  err == RSD_ENOTFOUND ? "no %s with id '%.64s'"
+					       : "reading %s '%.64s' failed",
+			  name_of(kind), id);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	char etag[32];
+	http_etag(version, etag, sizeof(etag));
+	size_t len = strlen(text);
+	if (use_cache)
+		readcache_put(cache, id, generation, etag, text, len);
+	http_reply_entity(req, status, etag, cache_control, text, len);
+	free(text);
+}
+
+/* The write is durable but the read model has not caught up within the wait. */
+static void reply_accepted(struct http_req *req, struct catalog_cmd *cc, const char *location)
+{
+	http_header_add(req, "Location", location);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "id", cc->id);
+	cJSON_AddNumberToObject(body, "version", (double)cc->version);
+	cJSON_AddStringToObject(
+		body, "detail",
+		"the change is durable but not yet readable; GET the Location shortly");
+	http_reply_json(req, 202, body);
+	cJSON_Delete(body);
+}
+
+static void after_write(struct http_req *req, struct command *cmd, int result)
+{
+	struct catalog_cmd *cc = (struct catalog_cmd *)cmd;
+	char *location = arena_printf(http_req_arena(req), "%s%s", path_of(cc->kind), cc->id);
+	/* cc lives in the request's arena, which the reply frees: release what it owns first. */
+	catalog_cmd_release(cc);
+	if (result != RSD_OK && cmd->result == RSD_OK) {
+		reply_accepted(req, cc, location); /* durable; only its visibility is late */
+	} else if (result != RSD_OK) {
+		http_reply_error(req, result, &cmd->fail);
+	} else if (cc->op == CATALOG_DELETE) {
+		http_reply_json(req, 204, NULL);
+	} else {
+		if (cc->op == CATALOG_CREATE)
+			http_header_add(req, "Location", location);
+		reply_doc(req, cc->op == CATALOG_CREATE ? 201 : 200, cc->kind, cc->id, false);
+	}
+}
+
+/* Decodes, builds and submits one write. id: the target (NULL for a create); owner: a new
+ * rate plan's product. */
+static void submit(struct http_req *req, enum catalog_kind kind, enum catalog_op op, const char *id,
+		   const char *owner)
+{
+	struct rsd_fail f = {0};
+	uint64_t if_match = 0;
+	cJSON *fields = NULL;
+	if (op != CATALOG_CREATE && http_req_if_match(req, &if_match, &f) != RSD_OK) {
+		http_reply_error(req, RSD_EINVAL, &f);
+		return;
+	}
+	if (op != CATALOG_DELETE) {
+		size_t len;
+		const char *body = http_req_body(req, &len);
+		int err = catalog_decode(kind, op, body, len, &fields, &f);
+		if (err) {
+			http_reply_error(req, err, &f);
+			return;
+		}
+	}
+	struct catalog_cmd *cc = arena_alloc(http_req_arena(req), sizeof(*cc));
+	catalog_cmd_init(cc, kind, op, id, owner, fields, if_match);
+	http_submit(req, &cc->cmd, after_write);
+}
+
+static bool no_query(struct http_req *req)
+{
+	static const char *const allowed[] = {NULL};
+	struct rsd_fail f = {0};
+	if (http_req_query_only(req, allowed, &f) == RSD_OK)
+		return true;
+	http_reply_error(req, RSD_EINVAL, &f);
+	return false;
+}
+
+void catalog_http_product_create(struct http_req *req)
+{
+	submit(req, CATALOG_PRODUCT, CATALOG_CREATE, NULL, NULL);
+}
+
+void catalog_http_product_get(struct http_req *req)
+{
+	const char *id = path_id(req, CATALOG_PRODUCT);
+	if (id && no_query(req))
+		reply_doc(req, 200, CATALOG_PRODUCT, id, true);
+}
+
+static void write_product(struct http_req *req, enum catalog_op op)
+{
+	const char *id = path_id(req, CATALOG_PRODUCT);
+	if (id)
+		submit(req, CATALOG_PRODUCT, op, id, NULL);
+}
+
+void catalog_http_product_replace(struct http_req *req)
+{
+	write_product(req, CATALOG_REPLACE);
+}
+
+void catalog_http_product_patch(struct http_req *req)
+{
+	write_product(req, CATALOG_PATCH);
+}
+
+void catalog_http_product_delete(struct http_req *req)
+{
+	write_product(req, CATALOG_DELETE);
+}
+
+/* Reads a required date parameter. */
+static int query_date(struct http_req *req, const char *name, int32_t *day, struct rsd_fail *f)
+{
+	const char *v = http_req_query(req, name);
+	if (v == NULL)
+		return rsd_failf(f, RSD_EINVAL, name, "'%s' is required (YYYY-MM-DD)", name);
+	if (price_parse_date(v, day) != RSD_OK)
+		return rsd_failf(f, RSD_EINVAL, name, "'%s' must be a date YYYY-MM-DD", name);
+	return RSD_OK;
+}
+
+void catalog_http_prices(struct http_req *req)
+{
+	static const char *const allowed[] = {"from", "to", NULL};
+	struct rsd_fail f = {0};
+	int32_t from, to;
+	const char *id = path_id(req, CATALOG_PRODUCT);
+	if (id == NULL)
+		return;
+	int err = http_req_query_only(req, allowed, &f);
+	if (!err && !(err = query_date(req, "from", &from, &f)) &&
+	    !(err = query_date(req, "to", &to, &f)) &&
+	    (to <= from || to - from > PRICE_QUERY_DAYS_MAX))
+		err = rsd_failf(&f, RSD_EINVAL, "to",
+				"'to' must come after 'from', at most %d days later",
+				PRICE_QUERY_DAYS_MAX);
+	cJSON *out = NULL;
+	if (!err && (err = catalog_prices(http_req_reader(req), id, from, to, &out)))
+		rsd_failf(&f, err, "", "no product with id '%.64s'", id);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	http_header_add(req, "Cache-Control", PUBLIC_CACHE);
+	http_reply_json(req, 200, out);
+	cJSON_Delete(out);
+}
+
+void catalog_http_rate_plan_list(struct http_req *req)
+{
+	const char *id = path_id(req, CATALOG_PRODUCT);
+	if (id == NULL || !no_query(req))
+		return;
+	cJSON *items;
+	int err = catalog_rate_plans(http_req_reader(req), id, &items);
+	if (err) {
+		struct rsd_fail f;
+		rsd_failf(&f, err, "", "no product with id '%.64s'", id);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	cJSON *page = cJSON_CreateObject();
+	cJSON_AddItemToObject(page, "items", items);
+	http_header_add(req, "Cache-Control", PRIVATE_CACHE);
+	http_reply_json(req, 200, page);
+	cJSON_Delete(page);
+}
+
+void catalog_http_rate_plan_create(struct http_req *req)
+{
+	const char *product_id = path_id(req, CATALOG_PRODUCT);
+	if (product_id)
+		submit(req, CATALOG_RATE_PLAN, CATALOG_CREATE, NULL, product_id);
+}
+
+void catalog_http_rate_plan_get(struct http_req *req)
+{
+	const char *id = path_id(req, CATALOG_RATE_PLAN);
+	if (id && no_query(req))
+		reply_doc(req, 200, CATALOG_RATE_PLAN, id, false);
+}
+
+static void write_rate_plan(struct http_req *req, enum catalog_op op)
+{
+	const char *id = path_id(req, CATALOG_RATE_PLAN);
+	if (id)
+		submit(req, CATALOG_RATE_PLAN, op, id, NULL);
+}
+
+void catalog_http_rate_plan_replace(struct http_req *req)
+{
+	write_rate_plan(req, CATALOG_REPLACE);
+}
+
+void catalog_http_rate_plan_patch(struct http_req *req)
+{
+	write_rate_plan(req, CATALOG_PATCH);
+}
+
+void catalog_http_rate_plan_delete(struct http_req *req)
+{
+	write_rate_plan(req, CATALOG_DELETE);
+}
+
+void catalog_http_product_search(struct http_req *req)
+{
+	const char *names[QUERY_PARAMS_MAX], *values[QUERY_PARAMS_MAX];
+	int n = http_req_query_list(req, names, values, QUERY_PARAMS_MAX);
+	struct rsd_fail f = {0};
+	struct search_params *p = arena_alloc(http_req_arena(req), sizeof(*p));
+	int err = n > QUERY_PARAMS_MAX ? rsd_failf(&f, RSD_EINVAL, "",
+						   "at most %d query parameters", QUERY_PARAMS_MAX)
+				       : search_params_parse(names, values, n, p, &f);
+	cJSON *page = NULL;
+	if (!err)
+		err = search_run(http_req_reader(req), p, &page, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	http_header_add(req, "Cache-Control", PUBLIC_CACHE);
+	http_reply_json(req, 200, page);
+	cJSON_Delete(page);
+}
