@@ -79,6 +79,6 @@
 #define SEARCH_FACETS_MAX	8
 #define SEARCH_FACET_VALUES_MAX 50   /* values reported per facet */
 #define SEARCH_RANKED_MAX	1000 /* relevance ranks at most this many candidates */
-#define SEARCH_CURSOR_BYTES_MAX 512
+#define SEARCH_CURSOR_BYTES_MAX 1152
 
 #endif

@@ -912,9 +912,8 @@ static void test_cursor_in_a_search(void **state)
 }
 
 /*
- * SEARCH_CURSOR_BYTES_MAX is what search.c gives search_cursor_encode. A cursor whose key is
- * a short name fits it; a name of PRODUCT_NAME_CHARS_MAX Hangul syllables (600 bytes) needs
- * about 840 bytes, which is why this test and search_cursor_encode use their own sizes.
+ * SEARCH_CURSOR_BYTES_MAX is what search.c gives search_cursor_encode: the longest key a
+ * name sort can carry (PRODUCT_NAME_CHARS_MAX four-byte characters) must fit it.
  */
 static void test_cursor_sizes(void **state)
 {
@@ -924,8 +923,8 @@ static void test_cursor_sizes(void **state)
 	search_cursor_encode(&c, enc, SEARCH_CURSOR_BYTES_MAX);
 	assert_true(strlen(enc) < 40);
 	c = sample_cursor(SEARCH_KEY_TEXT);
-	memset(c.key_text, 'n', 360);
-	c.key_text[360] = '\0';
+	memset(c.key_text, 'n', sizeof(c.key_text) - 1);
+	c.key_text[sizeof(c.key_text) - 1] = '\0';
 	search_cursor_encode(&c, enc, SEARCH_CURSOR_BYTES_MAX);
 	assert_true(strlen(enc) < SEARCH_CURSOR_BYTES_MAX);
 }
