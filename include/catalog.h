@@ -75,10 +75,13 @@ int catalog_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
 
 /*
  * Reads the stored document of a live product or rate plan: *json receives its text
- * (caller frees with free()), *version its version. Errors: RSD_ENOTFOUND, RSD_EIO.
+ * (caller frees with free()), *version its version, etag its entity tag: "VERSION", or
+ * for a product with published reviews "VERSION.COUNT.SUM", since reviews change the
+ * document without changing the version (If-Match compares the VERSION part).
+ * Errors: RSD_ENOTFOUND, RSD_EIO.
  */
 int catalog_get(struct readmodel_reader *r, enum catalog_kind kind, const char *id, char **json,
-		uint64_t *version);
+		uint64_t *version, char *etag, size_t etag_len);
 
 /* The live rate plans of a product as a JSON array (caller frees). Errors: RSD_ENOTFOUND
  * when the product does not exist, RSD_EIO. */

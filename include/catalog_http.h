@@ -21,4 +21,8 @@ void catalog_http_rate_plan_replace(struct http_req *req); /* PUT /v1/rate-plans
 void catalog_http_rate_plan_patch(struct http_req *req);   /* PATCH /v1/rate-plans/{id} */
 void catalog_http_rate_plan_delete(struct http_req *req);  /* DELETE /v1/rate-plans/{id} */
 
+void catalog_http_review_list(struct http_req *req);	 /* GET .../{id}/reviews */
+void catalog_http_review_create(struct http_req *req);	 /* POST .../{id}/reviews */
+void catalog_http_review_moderate(struct http_req *req); /* PATCH /v1/reviews/{id} */
+
 #endif

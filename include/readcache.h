@@ -18,7 +18,7 @@
 struct readcache_entry {
 	char key[ENTITY_ID_BYTES_MAX + 1];
 	uint64_t generation;
-	char etag[24];
+	char etag[64];
 	char *body; /* owned by the cache; valid until the next put into the same slot */
 	size_t len;
 };

@@ -885,10 +885,13 @@ static cJSON *next_doc(enum catalog_kind kind, enum catalog_op op, cJSON *prev, 
 		if (op == CATALOG_PATCH)
 			merge_patch(doc, cJSON_GetObjectItem(data, "patch"));
 	}
-	cJSON_ReplaceItemInObjectCaseSensitive(
-		doc, "version", cJSON_Duplicate(cJSON_GetObjectItem(data, "version"), 1));
-	cJSON_ReplaceItemInObjectCaseSensitive(
-		doc, "updated_at", cJSON_Duplicate(cJSON_GetObjectItem(data, "updated_at"), 1));
+	/* A replace's fields lack these members, so remove-then-add rather than replace. */
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "version");
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "updated_at");
+	cJSON_AddItemToObject(doc, "version",
+			      cJSON_Duplicate(cJSON_GetObjectItem(data, "version"), 1));
+	cJSON_AddItemToObject(doc, "updated_at",
+			      cJSON_Duplicate(cJSON_GetObjectItem(data, "updated_at"), 1));
 	return canonical(kind, doc);
 }
 
@@ -932,12 +935,12 @@ int catalog_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
 /* --- reads (worker threads) --- */
 
 int catalog_get(struct readmodel_reader *r, enum catalog_kind kind, const char *id, char **json,
-		uint64_t *version)
+		uint64_t *version, char *etag, size_t etag_len)
 {
-	static const char product_sql[] =
-		"SELECT doc, version FROM products WHERE id = ? AND deleted = 0";
+	static const char product_sql[] = "SELECT doc, version, rating_count, rating_sum"
+					  " FROM products WHERE id = ? AND deleted = 0";
 	static const char plan_sql[] =
-		"SELECT doc, version FROM rate_plans WHERE id = ? AND deleted = 0";
+		"SELECT doc, version, 0, 0 FROM rate_plans WHERE id = ? AND deleted = 0";
 	sqlite3_stmt *st = readmodel_stmt(r, kind == CATALOG_PRODUCT ? product_sql : plan_sql);
 	if (st == NULL)
 		return RSD_EIO;
@@ -948,6 +951,13 @@ int catalog_get(struct readmodel_reader *r, enum catalog_kind kind, const char *
 		*json = rsd_malloc(n + 1);
 		memcpy(*json, sqlite3_column_text(st, 0), n + 1);
 		*version = (uint64_t)sqlite3_column_int64(st, 1);
+		long long count = sqlite3_column_int64(st, 2), sum = sqlite3_column_int64(st, 3);
+		/* Reviews change the document but not the version writers compare. */
+		if (count)
+			snprintf(etag, etag_len, "\"%llu.%lld.%lld\"", (unsigned long long)*version,
+				 count, sum);
+		else
+			snprintf(etag, etag_len, "\"%llu\"", (unsigned long long)*version);
 	} else {
 		err = rc == SQLITE_DONE ? RSD_ENOTFOUND : RSD_EIO;
 	}

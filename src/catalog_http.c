@@ -15,6 +15,7 @@
 #include "json.h"
 #include "price.h"
 #include "readcache.h"
+#include "review.h"
 #include "search.h"
 #include "banned.h"
 
@@ -58,9 +59,9 @@ static void reply_doc(struct http_req *req, int status, enum catalog_kind kind, 
 		http_reply_entity(req, status, hit->etag, cache_control, hit->body, hit->len);
 		return;
 	}
-	char *text;
+	char *text, etag[48];
 	uint64_t version;
-	int err = catalog_get(http_req_reader(req), kind, id, &text, &version);
+	int err = catalog_get(http_req_reader(req), kind, id, &text, &version, etag, sizeof(etag));
 	if (err) {
 		struct rsd_fail f;
 		rsd_failf(&f, err, "",
@@ -70,8 +71,6 @@ static void reply_doc(struct http_req *req, int status, enum catalog_kind kind, 
 		http_reply_error(req, err, &f);
 		return;
 	}
-	char etag[32];
-	http_etag(version, etag, sizeof(etag));
 	size_t len = strlen(text);
 	if (use_cache)
 		readcache_put(cache, id, generation, etag, text, len);
@@ -292,6 +291,133 @@ void catalog_http_product_search(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
+	http_header_add(req, "Cache-Control", PUBLIC_CACHE);
+	http_reply_json(req, 200, page);
+	cJSON_Delete(page);
+}
+
+/* --- reviews --- */
+
+static void after_review(struct http_req *req, struct command *cmd, int result)
+{
+	struct review_cmd *rc = (struct review_cmd *)cmd;
+	bool created = json_get_string(rc->fields, "state") == NULL;
+	review_cmd_release(rc);
+	if (result != RSD_OK && cmd->result == RSD_OK) {
+		cJSON *body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "id", rc->id);
+		cJSON_AddNumberToObject(body, "version", (double)rc->version);
+		cJSON_AddStringToObject(body, "detail",
+					"the change is durable but not yet readable");
+		http_reply_json(req, 202, body);
+		cJSON_Delete(body);
+		return;
+	}
+	if (result != RSD_OK) {
+		http_reply_error(req, result, &cmd->fail);
+		return;
+	}
+	char *text, etag[32];
+	uint64_t version;
+	int err = review_get(http_req_reader(req), rc->id, &text, &version);
+	if (err) {
+		struct rsd_fail f;
+		rsd_failf(&f, err, "", "reading review '%s' failed", rc->id);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	if (created)
+		http_header_add(req, "Location",
+				arena_printf(http_req_arena(req), "/v1/reviews/%s", rc->id));
+	http_etag(version, etag, sizeof(etag));
+	http_reply_entity(req, created ? 201 : 200, etag, PRIVATE_CACHE, text, strlen(text));
+	free(text);
+}
+
+void catalog_http_review_create(struct http_req *req)
+{
+	const char *product_id = path_id(req, CATALOG_PRODUCT);
+	if (product_id == NULL)
+		return;
+	/* Until sign-in lands (issue 5) the guest names itself; then it is the token's subject. */
+	const char *author = http_req_header(req, "X-Guest-Id");
+	if (author == NULL || !review_author_ok(author)) {
+		http_reply_problem(req, 401,
+				   "a review needs a signed-in guest: X-Guest-Id must be 1 to 64"
+				   " characters of A-Z a-z 0-9 . _ @ -",
+				   "X-Guest-Id");
+		return;
+	}
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct rsd_fail f = {0};
+	cJSON *fields;
+	int err = review_decode_create(body, len, &fields, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	struct review_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
+	review_create_init(rc, product_id, author, fields);
+	http_submit(req, &rc->cmd, after_review);
+}
+
+void catalog_http_review_moderate(struct http_req *req)
+{
+	const char *id = http_req_param(req, "id");
+	struct rsd_fail f = {0};
+	uint64_t if_match;
+	cJSON *fields;
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	int err = strlen(id) > ENTITY_ID_BYTES_MAX
+			  ? rsd_failf(&f, RSD_ENOTFOUND, "", "no review with id '%.64s'", id)
+			  : http_req_if_match(req, &if_match, &f);
+	if (!err)
+		err = review_decode_moderate(body, len, &fields, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	struct review_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
+	review_moderate_init(rc, id, fields, if_match);
+	http_submit(req, &rc->cmd, after_review);
+}
+
+void catalog_http_review_list(struct http_req *req)
+{
+	static const char *const allowed[] = {"limit", "cursor", NULL};
+	const char *product_id = path_id(req, CATALOG_PRODUCT);
+	if (product_id == NULL)
+		return;
+	struct rsd_fail f = {0};
+	int err = http_req_query_only(req, allowed, &f);
+	long limit = CATALOG_PAGE_DEFAULT;
+	const char *ls = http_req_query(req, "limit");
+	if (!err && ls) {
+		char *end;
+		limit = strtol(ls, &end, 10);
+		if (end == ls || *end != '\0' || limit < 1 || limit > CATALOG_PAGE_MAX)
+			err = rsd_failf(&f, RSD_EINVAL, "limit",
+					"'limit' must be an integer from 1 to %d",
+					CATALOG_PAGE_MAX);
+	}
+	cJSON *items = NULL;
+	char next[64];
+	if (!err &&
+	    (err = review_list(http_req_reader(req), product_id, http_req_query(req, "cursor"),
+			       (int)limit, &items, next, sizeof(next), &f)) == RSD_ENOTFOUND)
+		rsd_failf(&f, err, "", "no product with id '%.64s'", product_id);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	cJSON *page = cJSON_CreateObject();
+	cJSON_AddItemToObject(page, "items", items);
+	if (next[0])
+		cJSON_AddStringToObject(page, "next_cursor", next);
+	else
+		cJSON_AddNullToObject(page, "next_cursor");
 	http_header_add(req, "Cache-Control", PUBLIC_CACHE);
 	http_reply_json(req, 200, page);
 	cJSON_Delete(page);

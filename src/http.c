@@ -693,6 +693,9 @@ int http_req_if_match(struct http_req *req, uint64_t *out, struct rsd_fail *f)
 	unsigned long long n = 0;
 	if (v[0] == '"' && v[1] >= '0' && v[1] <= '9')
 		n = strtoull(v + 1, &end, 10);
+	/* "7" or, for a product with reviews, "7.COUNT.SUM": the first part is the version. */
+	while (n && *end == '.' && end[1] >= '0' && end[1] <= '9')
+		strtoull(end + 1, &end, 10);
 	if (n == 0 || *end != '"' || end[1] != '\0')
 		return rsd_failf(f, RSD_EINVAL, "If-Match",
 				 "If-Match must be an ETag such as \"3\", or *");
@@ -724,7 +727,9 @@ void http_reply_entity(struct http_req *req, int status, const char *etag,
 {
 	http_header_add(req, "ETag", etag);
 	http_header_add(req, "Cache-Control", cache_control);
-	if (status == 200 && none_match_hit(http_req_header(req, "If-None-Match"), etag))
+	const char *m = http_req_method(req);
+	bool read = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	if (status == 200 && read && none_match_hit(http_req_header(req, "If-None-Match"), etag))
 		http_reply_json(req, 304, NULL);
 	else
 		http_reply_text(req, status, "application/json", body, len);

@@ -17,6 +17,7 @@
 #include "readmodel.h"
 #include "catalog.h"
 #include "resort.h"
+#include "review.h"
 #include "banned.h"
 
 /* Which module projects which event type. */
@@ -29,6 +30,7 @@ static const struct {
 	{EVENT_PRODUCT_PATCHED, catalog_project},   {EVENT_PRODUCT_DELETED, catalog_project},
 	{EVENT_RATE_PLAN_CREATED, catalog_project}, {EVENT_RATE_PLAN_REPLACED, catalog_project},
 	{EVENT_RATE_PLAN_PATCHED, catalog_project}, {EVENT_RATE_PLAN_DELETED, catalog_project},
+	{EVENT_REVIEW_CREATED, review_project},	    {EVENT_REVIEW_MODERATED, review_project},
 };
 
 struct projector {

@@ -55,6 +55,12 @@ const struct route router_routes[] = {
 	 ROUTE_JSON_BODY | ROUTE_WRITES},
 	{METHOD_DELETE, "/v1/rate-plans/{id}", catalog_http_rate_plan_delete, ROLE_MANAGER,
 	 ROUTE_NO_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/products/{id}/reviews", catalog_http_review_list,
+	 ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_POST, "/v1/products/{id}/reviews", catalog_http_review_create, ROLE_GUEST,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_PATCH, "/v1/reviews/{id}", catalog_http_review_moderate, ROLE_STAFF,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
 };
 const int router_routes_count = (int)(sizeof(router_routes) / sizeof(router_routes[0]));
 

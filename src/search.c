@@ -199,15 +199,17 @@ static void take_row(sqlite3_stmt *st, const struct search_params *p, int phase,
 	h->rid = sqlite3_column_int64(st, 0);
 	h->phase = phase;
 	h->key_text = NULL;
-	int kt = sqlite3_column_type(st, 3);
+	/* Price sorts order by the stay's total (column 2); the others by column 3. */
+	int kcol = p->sort == SORT_PRICE || p->sort == SORT_PRICE_DESC ? 2 : 3;
+	int kt = sqlite3_column_type(st, kcol);
 	h->key_kind = kt == SQLITE_INTEGER ? SEARCH_KEY_INT
 		      : kt == SQLITE_FLOAT ? SEARCH_KEY_REAL
 		      : kt == SQLITE_TEXT  ? SEARCH_KEY_TEXT
 					   : SEARCH_KEY_NONE;
-	h->key_int = sqlite3_column_int64(st, 3);
-	h->key_real = sqlite3_column_double(st, 3);
+	h->key_int = sqlite3_column_int64(st, kcol);
+	h->key_real = sqlite3_column_double(st, kcol);
 	if (h->key_kind == SEARCH_KEY_TEXT)
-		h->key_text = (const char *)sqlite3_column_text(st, 3);
+		h->key_text = (const char *)sqlite3_column_text(st, kcol);
 	if (p->sort == SORT_RATING && h->key_kind == SEARCH_KEY_INT) {
 		h->key_kind = SEARCH_KEY_REAL; /* a round average */
 		h->key_real = (double)h->key_int;
