@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "limits_rsd.h"
 #include "rsd.h"
@@ -60,5 +61,12 @@ int readmodel_cursor_set(sqlite3 *db, const char *origin, uint64_t seq);
 
 /* Runs sql (no results) on db; Errors: RSD_EIO with f filled. */
 int readmodel_exec(sqlite3 *db, const char *sql, struct rsd_fail *f);
+
+/*
+ * Compares the content of every projected table of db with the database at other_path,
+ * row by row, printing one line per table to out. *differences: tables that differ.
+ * Errors: RSD_EIO (attach or query failed).
+ */
+int readmodel_compare(sqlite3 *db, const char *other_path, FILE *out, int *differences);
 
 #endif

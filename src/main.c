@@ -37,7 +37,9 @@ static void usage(FILE *out)
 		     "  serve [--demo]   run the server (--demo: load demo resorts into an empty "
 		     "store)\n"
 		     "  init             create the data directory and stores, print the node id\n"
-		     "  check            verify the stores: durability flags, log, read model\n"
+		     "  check [--rebuild-catalog]\n"
+		     "                   verify the stores: durability flags, log, read model;\n"
+		     "                   rebuild catalog.db from the log and compare the two\n"
 		     "  import FILE      add the resorts, products and rate plans of FILE "
 		     "(all or nothing)\n"
 		     "  export           write the catalog to standard output as an import file\n"
@@ -146,7 +148,71 @@ static int check_origin(const char *origin, void *arg)
 	return 0;
 }
 
-static int cmd_check(const struct config *c)
+/* Applies every event the projector has not applied yet. */
+static int catch_up(struct projector *p)
+{
+	size_t n;
+	do {
+		if (projector_run_once(p, PROJECTOR_BATCH_MAX, &n) != RSD_OK)
+			return 1;
+	} while (n > 0);
+	return 0;
+}
+
+/*
+ * Rebuilds the read model from the log into data_dir/catalog.rebuild.db and compares it
+ * with catalog.db (brought up to the log first). Returns the problems found. The rebuild is
+ * deleted when identical and kept for inspection when not.
+ */
+static int rebuild_catalog(struct stores *s, const struct config *c, sqlite3 *live)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%.4000s/catalog.rebuild.db", c->data_dir);
+	const char *suffixes[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		char p[4300];
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+	struct projector *fresh;
+	struct rsd_fail f = {0};
+	if (catch_up(s->projector)) {
+		printf("rebuild: cannot bring catalog.db up to the log\n");
+		return 1;
+	}
+	if (projector_open(&fresh, &s->store, path, &f) != RSD_OK) {
+		printf("rebuild: %s\n", f.detail);
+		return 1;
+	}
+	uint64_t t0 = rsd_now_ms();
+	int failed = catch_up(fresh);
+	struct projector_stats ps;
+	projector_stats_get(fresh, &ps);
+	projector_free(fresh);
+	if (failed) {
+		printf("rebuild: projecting the log failed\n");
+		return 1;
+	}
+	printf("rebuild: %llu events projected into %s in %llu ms\n",
+	       (unsigned long long)ps.events_applied, path,
+	       (unsigned long long)(rsd_now_ms() - t0));
+	int differences = 0;
+	if (readmodel_compare(live, path, stdout, &differences) != RSD_OK)
+		return 1;
+	if (differences == 0) {
+		printf("rebuild: identical in content\n");
+		for (int i = 0; i < 3; i++) {
+			char p[4300];
+			snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+			unlink(p);
+		}
+	} else {
+		printf("rebuild: %d tables differ; the rebuild is kept at %s\n", differences, path);
+	}
+	return differences;
+}
+
+static int cmd_check(const struct config *c, bool rebuild)
 {
 	struct stores s;
 	if (stores_open(&s, c))
@@ -177,6 +243,8 @@ static int cmd_check(const struct config *c)
 	if (eventlog_origins(cw.txn, &s.store, check_origin, &cw) != RSD_OK)
 		cw.problems++;
 	mdb_txn_abort(cw.txn);
+	if (rebuild)
+		cw.problems += rebuild_catalog(&s, c, cw.db);
 	sqlite3_close(cw.db);
 	stores_close(&s);
 	printf("%s\n", cw.problems ? "check: problems found" : "check: ok");
@@ -414,6 +482,7 @@ int main(int argc, char **argv, char **envp)
 		return EXIT_USAGE;
 	}
 	static const char *const serve_flags[] = {"--demo", NULL};
+	static const char *const check_flags[] = {"--rebuild-catalog", NULL};
 	bool import = strcmp(cmd, "import") == 0;
 	if (import && (argc < 3 || (argv[2][0] == '-' && argv[2][1] != '\0'))) {
 		fprintf(stderr, "resortd: import needs a FILE (or - for standard input)\n");
@@ -423,8 +492,10 @@ int main(int argc, char **argv, char **envp)
 	struct config c;
 	char err[1024];
 	if (config_load(&c, argc - first, argv + first, envp,
-			strcmp(cmd, "serve") == 0 ? serve_flags : NULL, err,
-			sizeof(err)) != RSD_OK) {
+			strcmp(cmd, "serve") == 0   ? serve_flags
+			: strcmp(cmd, "check") == 0 ? check_flags
+						    : NULL,
+			err, sizeof(err)) != RSD_OK) {
 		fprintf(stderr, "resortd: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -435,7 +506,7 @@ int main(int argc, char **argv, char **envp)
 	if (strcmp(cmd, "init") == 0)
 		return cmd_init(&c);
 	if (strcmp(cmd, "check") == 0)
-		return cmd_check(&c);
+		return cmd_check(&c, has_flag(argc - 2, argv + 2, "--rebuild-catalog"));
 	if (import)
 		return cmd_import(&c, argv[2]);
 	if (strcmp(cmd, "export") == 0)

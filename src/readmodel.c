@@ -169,3 +169,53 @@ int readmodel_cursor_set(sqlite3 *db, const char *origin, uint64_t seq)
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? RSD_OK : RSD_EIO;
 }
+
+int readmodel_compare(sqlite3 *db, const char *other_path, FILE *out, int *differences)
+{
+	/* Every table the projector writes; the search index by its visible columns. */
+	static const char *const sources[] = {
+		"resorts",    "products",   "product_attrs", "package_components",
+		"rate_plans", "day_prices", "reviews",	     "projector_cursor",
+	};
+	char sql[512];
+	*differences = 0;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "ATTACH ?1 AS other", -1, &st, NULL) != SQLITE_OK)
+		return RSD_EIO;
+	sqlite3_bind_text(st, 1, other_path, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return RSD_EIO;
+	int err = RSD_OK;
+	for (size_t i = 0; i <= sizeof(sources) / sizeof(sources[0]) && !err; i++) {
+		const char *t =
+			i < sizeof(sources) / sizeof(sources[0]) ? sources[i] : "product_fts";
+		const char *cols = i < sizeof(sources) / sizeof(sources[0])
+					   ? "*"
+					   : "rowid, name, name_en, description, attrs";
+		snprintf(
+			sql, sizeof(sql),
+			"SELECT (SELECT count(*) FROM (SELECT %s FROM main.%s EXCEPT SELECT %s FROM"
+			" other.%s)), (SELECT count(*) FROM (SELECT %s FROM other.%s EXCEPT SELECT "
+			"%s"
+			" FROM main.%s)), (SELECT count(*) FROM main.%s)",
+			cols, t, cols, t, cols, t, cols, t, t);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+		    sqlite3_step(st) != SQLITE_ROW) {
+			fprintf(out, "rebuild: comparing %s failed: %s\n", t, sqlite3_errmsg(db));
+			err = RSD_EIO;
+		} else {
+			long long only_live = sqlite3_column_int64(st, 0);
+			long long only_new = sqlite3_column_int64(st, 1);
+			fprintf(out,
+				"rebuild: %-18s %lld rows, %lld only in catalog.db, %lld only in"
+				" the rebuild\n",
+				t, (long long)sqlite3_column_int64(st, 2), only_live, only_new);
+			*differences += (only_live || only_new) ? 1 : 0;
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_exec(db, "DETACH other", NULL, NULL, NULL);
+	return err;
+}
