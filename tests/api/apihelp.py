@@ -1,6 +1,10 @@
-"""Helpers the API tests share: problem documents, metrics, listing every resort, waiting."""
+"""Helpers the API tests share: problem documents, metrics, listing every resort or product,
+PUT and DELETE, waiting."""
+import json
 import re
 import time
+
+import requests
 
 
 def problem(resp, status, field=None):
@@ -63,3 +67,37 @@ def wait_until(pred, timeout, step=0.02):
         if ok or time.monotonic() >= deadline:
             return ok
         time.sleep(step)
+
+
+def put_json(server, path, body, **kw):
+    """PUT of a JSON body (the Server fixture has post_json and patch_json only)."""
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return requests.put(server.url(path), data=data, headers=headers, timeout=10, **kw)
+
+
+def delete(server, path, **kw):
+    return requests.delete(server.url(path), timeout=10, **kw)
+
+
+def search_all(server, params=(), limit=100):
+    """Every product GET /v1/products?params finds, following next_cursor; asserts that the
+    pages neither repeat a product nor end early. params: a dict or a list of pairs."""
+    base = list(params.items()) if isinstance(params, dict) else list(params)
+    items, cursor, pages = [], None, 0
+    while True:
+        query = base + [("limit", str(limit))] + ([("cursor", cursor)] if cursor else [])
+        r = server.get("/v1/products", params=query)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["items"]) <= limit
+        items += page["items"]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert len(page["items"]) == limit  # only a full page has a next one
+        assert pages < 10000, "search did not end"
+    ids = [i["id"] for i in items]
+    assert len(ids) == len(set(ids)), "a product appeared on two pages"
+    return items
