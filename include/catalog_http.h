@@ -23,6 +23,7 @@ void catalog_http_rate_plan_delete(struct http_req *req);  /* DELETE /v1/rate-pl
 
 void catalog_http_review_list(struct http_req *req);	 /* GET .../{id}/reviews */
 void catalog_http_review_create(struct http_req *req);	 /* POST .../{id}/reviews */
+void catalog_http_review_get(struct http_req *req);	 /* GET /v1/reviews/{id} */
 void catalog_http_review_moderate(struct http_req *req); /* PATCH /v1/reviews/{id} */
 
 #endif

@@ -53,8 +53,10 @@ void review_cmd_release(struct review_cmd *rc);
 /* Projects review.* events (projector thread). */
 int review_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
 
-/* Reads one review's document (caller frees) and version. Errors: RSD_ENOTFOUND, RSD_EIO. */
-int review_get(struct readmodel_reader *r, const char *id, char **json, uint64_t *version);
+/* Reads one review's document (caller frees) and version; published_only: a hidden review
+ * is RSD_ENOTFOUND. Errors: RSD_ENOTFOUND, RSD_EIO. */
+int review_get(struct readmodel_reader *r, const char *id, bool published_only, char **json,
+	       uint64_t *version);
 
 /*
  * Published reviews of a live product, newest first: up to limit after cursor (NULL: from

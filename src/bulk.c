@@ -263,7 +263,9 @@ int bulk_export(struct readmodel_reader *r, FILE *out, struct rsd_fail *f)
 		"timezone,"
 		" 'currency', currency, 'address', address, 'stars', stars) FROM resorts"
 		" ORDER BY rowid";
-	static const char products[] = "SELECT doc FROM products WHERE deleted = 0 ORDER BY rowid";
+	/* Packages last: a package may have been patched to contain a product made after it. */
+	static const char products[] = "SELECT doc FROM products WHERE deleted = 0"
+				       " ORDER BY type = 'package', rowid";
 	static const char plans[] =
 		"SELECT r.doc FROM rate_plans r JOIN products p ON p.id = r.product_id"
 		" AND p.deleted = 0 WHERE r.deleted = 0 ORDER BY r.rowid";

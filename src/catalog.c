@@ -654,10 +654,16 @@ static int add_attr(sqlite3_stmt *st, sqlite3_int64 rowid, const char *key, cons
 	} else if (cJSON_IsNumber(v)) {
 		/* The text form is what JSON writes: 2, not 2.0; 2.5 as 2.5. */
 		double d = v->valuedouble;
-		if (d == floor(d) && fabs(d) < 1e15)
+		if (d == floor(d) && fabs(d) < 1e15) {
 			snprintf(num, sizeof(num), "%lld", (long long)d);
-		else
-			snprintf(num, sizeof(num), "%.17g", d);
+		} else {
+			/* The shortest text that reads back as d: 0.1, not 0.10000000000000001. */
+			for (int prec = 15; prec <= 17; prec++) {
+				snprintf(num, sizeof(num), "%.*g", prec, d);
+				if (strtod(num, NULL) == d)
+					break;
+			}
+		}
 		text = num;
 		sqlite3_bind_double(st, 4, d);
 	}
@@ -824,6 +830,8 @@ static int project_day_prices(sqlite3 *db, const char *product_id, struct rsd_fa
 			int32_t from = rules[i].from_day, to = rules[i].to_day;
 			price_resolve(rules, n, from, to, amounts);
 			for (int32_t d = from; d <= to && !err; d++) {
+				if (amounts[d - from] < 0)
+					continue; /* a weekday rule's range has days it skips */
 				sqlite3_bind_int64(ins, 2, d);
 				sqlite3_bind_int64(ins, 3, amounts[d - from]);
 				if (sqlite3_step(ins) != SQLITE_DONE)

@@ -319,7 +319,7 @@ static void after_review(struct http_req *req, struct command *cmd, int result)
 	}
 	char *text, etag[32];
 	uint64_t version;
-	int err = review_get(http_req_reader(req), rc->id, &text, &version);
+	int err = review_get(http_req_reader(req), rc->id, false, &text, &version);
 	if (err) {
 		struct rsd_fail f;
 		rsd_failf(&f, err, "", "reading review '%s' failed", rc->id);
@@ -360,6 +360,27 @@ void catalog_http_review_create(struct http_req *req)
 	struct review_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
 	review_create_init(rc, product_id, author, fields);
 	http_submit(req, &rc->cmd, after_review);
+}
+
+void catalog_http_review_get(struct http_req *req)
+{
+	const char *id = http_req_param(req, "id");
+	char *text, etag[32];
+	uint64_t version;
+	struct rsd_fail f = {0};
+	if (!no_query(req))
+		return;
+	int err = strlen(id) > ENTITY_ID_BYTES_MAX
+			  ? RSD_ENOTFOUND
+			  : review_get(http_req_reader(req), id, true, &text, &version);
+	if (err) {
+		rsd_failf(&f, err, "", "no review with id '%.64s'", id);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	http_etag(version, etag, sizeof(etag));
+	http_reply_entity(req, 200, etag, PUBLIC_CACHE, text, strlen(text));
+	free(text);
 }
 
 void catalog_http_review_moderate(struct http_req *req)

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +76,7 @@ static int check_data_dir(const struct config *c)
 
 /* Everything the stores need, opened together and closed together. */
 struct stores {
+	int lock_fd; /* flock'd: one process at a time owns data_dir (each writer keeps its seq) */
 	struct store store;
 	struct projector *projector;
 	char catalog_path[4096];
@@ -83,14 +86,26 @@ static int stores_open(struct stores *s, const struct config *c)
 {
 	struct rsd_fail f = {0};
 	uint64_t map = (uint64_t)c->map_size_mb * 1024 * 1024;
+	char lock[4200];
+	snprintf(lock, sizeof(lock), "%.4000s/resortd.lock", c->data_dir);
+	s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "resortd: %s is in use by another resortd process: stop it first\n",
+			c->data_dir);
+		if (s->lock_fd >= 0)
+			close(s->lock_fd);
+		return 1;
+	}
 	if (store_open(&s->store, c->data_dir, map, c->node_id, &f) != RSD_OK) {
 		fprintf(stderr, "resortd: %s\n", f.detail);
+		close(s->lock_fd);
 		return 1;
 	}
 	snprintf(s->catalog_path, sizeof(s->catalog_path), "%.4000s/catalog.db", c->data_dir);
 	if (projector_open(&s->projector, &s->store, s->catalog_path, &f) != RSD_OK) {
 		fprintf(stderr, "resortd: %s\n", f.detail);
 		store_close(&s->store);
+		close(s->lock_fd);
 		return 1;
 	}
 	return 0;
@@ -100,6 +115,7 @@ static void stores_close(struct stores *s)
 {
 	projector_free(s->projector);
 	store_close(&s->store);
+	close(s->lock_fd);
 }
 
 static int cmd_init(const struct config *c)
@@ -457,6 +473,7 @@ static int cmd_serve(struct config *c, bool demo)
 		http_free();
 	metrics_free(srv.metrics);
 	store_close(&s.store);
+	close(s.lock_fd);
 	logger_log(LOGGER_INFO, "stopped");
 	return rc;
 }

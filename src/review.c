@@ -253,13 +253,15 @@ int review_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
 
 /* --- reads --- */
 
-int review_get(struct readmodel_reader *r, const char *id, char **json, uint64_t *version)
+int review_get(struct readmodel_reader *r, const char *id, bool published_only, char **json,
+	       uint64_t *version)
 {
-	static const char sql[] = "SELECT doc, version FROM reviews WHERE id = ?";
+	static const char sql[] = "SELECT doc, version FROM reviews WHERE id = ? AND visible >= ?";
 	sqlite3_stmt *st = readmodel_stmt(r, sql);
 	if (st == NULL)
 		return RSD_EIO;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, published_only);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);
@@ -281,11 +283,12 @@ int review_list(struct readmodel_reader *r, const char *product_id, const char *
 				  " AND visible = 1 AND rowid < ? ORDER BY rowid DESC LIMIT ?";
 	long long before = INT64_MAX;
 	if (cursor) {
-		char *end;
-		size_t pl = strlen(CURSOR_PREFIX);
-		before = strncmp(cursor, CURSOR_PREFIX, pl) == 0 ? strtoll(cursor + pl, &end, 10)
-								 : 0;
-		if (before <= 0 || *end != '\0')
+		size_t pl = strlen(CURSOR_PREFIX), n = strlen(cursor);
+		bool ok = n > pl && n - pl <= 18 && strncmp(cursor, CURSOR_PREFIX, pl) == 0;
+		for (size_t i = pl; ok && i < n; i++)
+			ok = cursor[i] >= '0' && cursor[i] <= '9';
+		before = ok ? strtoll(cursor + pl, NULL, 10) : 0;
+		if (before <= 0)
 			return rsd_failf(f, RSD_EINVAL, "cursor",
 					 "'cursor' is not one this server gave");
 	}

@@ -59,6 +59,8 @@ const struct route router_routes[] = {
 	 ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_POST, "/v1/products/{id}/reviews", catalog_http_review_create, ROLE_GUEST,
 	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/reviews/{id}", catalog_http_review_get, ROLE_PUBLIC,
+	 ROUTE_NO_BODY},
 	{METHOD_PATCH, "/v1/reviews/{id}", catalog_http_review_moderate, ROLE_STAFF,
 	 ROUTE_JSON_BODY | ROUTE_WRITES},
 };
@@ -161,6 +163,7 @@ const char *router_status_title(int status)
 	case 201: return "Created";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";

@@ -16,9 +16,13 @@
 #include "logger.h"
 #include "banned.h"
 
-#define SQL_BYTES_MAX 8192
-#define BINDS_MAX     160
-#define RANK_CALL     "rsd_rank(product_fts, 4.0, 4.0, 1.0, 2.0)"
+#define SQL_BYTES_MAX 16384
+/* The most parameters a search can bind: q, types, resorts, currency, the stay (3), each attr
+ * filter (key, values, min, max), price bounds, the cursor (3) and attr facets. */
+#define BINDS_MAX                                                                                  \
+	(1 + 4 + SEARCH_VALUES_MAX + 1 + 3 + SEARCH_ATTR_FILTERS_MAX * (3 + SEARCH_VALUES_MAX) +   \
+	 2 + 3 + SEARCH_FACETS_MAX)
+#define RANK_CALL "rsd_rank(product_fts, 4.0, 4.0, 1.0, 2.0)"
 
 /* SQL text with its parameters, in order of their '?'. */
 struct sql {
@@ -310,10 +314,7 @@ static int take_rows(sqlite3_stmt *st, const struct search_params *p, int phase,
 	return n;
 }
 
-/*
- * Relevance, phase 0: the first SEARCH_RANKED_MAX matches in log order, by score. Column 4
- * is the last candidate's rowid when the candidates were capped (a phase 1 follows), else 0.
- */
+/* Relevance, phase 0: the first SEARCH_RANKED_MAX matches in log order, by score. */
 static void build_ranked(struct sql *q, const struct search_params *p, int limit)
 {
 	add(q, "WITH cand AS MATERIALIZED (");
@@ -326,6 +327,27 @@ static void build_ranked(struct sql *q, const struct search_params *p, int limit
 	if (p->has_cursor && p->cursor.phase == 0)
 		add_after(q, p);
 	add(q, " ORDER BY m.sortkey DESC, m.rid LIMIT %d", limit);
+}
+
+/*
+ * The rowid of the last ranked candidate when the candidates were capped (unranked matches
+ * follow it), else 0. Its own query: it must not depend on the page's cursor.
+ */
+static int ranked_boundary(struct readmodel_reader *r, const struct search_params *p, struct sql *q,
+			   int64_t *boundary, struct rsd_fail *f)
+{
+	q->len = 0;
+	q->nbinds = 0;
+	add(q, "SELECT CASE WHEN count(*) = %d THEN max(rid) ELSE 0 END FROM (", SEARCH_RANKED_MAX);
+	add_matches(q, p, false);
+	add(q, " ORDER BY p.rowid LIMIT %d)", SEARCH_RANKED_MAX);
+	sqlite3_stmt *st = prepare(r, q, f);
+	if (st == NULL)
+		return RSD_EIO;
+	int rc = sqlite3_step(st);
+	*boundary = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? RSD_OK : rsd_failf(f, RSD_EIO, "", "search failed");
 }
 
 /* Every match in order of the sort (phase 1 of relevance: log order after after_rid). */
@@ -367,18 +389,15 @@ static int run_page(struct readmodel_reader *r, const struct search_params *p, c
 			goto out;
 		}
 		got = take_rows(st, p, 0, want, items, hits, cursors, SEARCH_CURSOR_BYTES_MAX);
-		boundary = got > 0 ? sqlite3_column_int64(st, 4) : 0;
-		if (got == 0) {
-			/* No ranked row after the cursor: ask for the boundary alone. */
-			sqlite3_reset(st);
-			if (sqlite3_step(st) == SQLITE_ROW)
-				boundary = sqlite3_column_int64(st, 4);
-		}
 		sqlite3_finalize(st);
 		if (got < 0)
 			err = rsd_failf(f, RSD_EIO, "", "search failed");
+		else if (got < want)
+			err = ranked_boundary(r, p, q, &boundary, f);
+		if (err)
+			goto out;
 		phase1 = boundary > 0 && got < want;
-		if (err || !phase1)
+		if (!phase1)
 			goto done;
 	}
 	q->len = 0;

