@@ -413,6 +413,137 @@ static uint16_t event_type_of(enum catalog_kind kind, enum catalog_op op)
 	return types[kind][op];
 }
 
+/*
+ * Lists kept in LMDB's meta database for the checks a command cannot make from entities
+ * records alone: "ak:<product>" the product's attribute keys (a merge patch must not grow
+ * them past ATTR_KEYS_MAX), "pk:<package>" a live package's components (a product a live
+ * package contains cannot be deleted). Items are NUL-separated.
+ */
+struct id_list {
+	int n;
+	char item[ATTR_KEYS_MAX + 1][ENTITY_ID_BYTES_MAX + 1];
+};
+
+static int list_get(struct writer_txn *wt, const char *key, struct id_list *l)
+{
+	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	l->n = 0;
+	int rc = mdb_get(wt->txn, wt->store->meta, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return RSD_OK;
+	if (rc)
+		return store_err(rc);
+	const char *p = v.mv_data, *end = p + v.mv_size;
+	while (p < end && l->n <= ATTR_KEYS_MAX) {
+		size_t n = strnlen(p, (size_t)(end - p));
+		snprintf(l->item[l->n++], ENTITY_ID_BYTES_MAX + 1, "%.*s", (int)n, p);
+		p += n + 1;
+	}
+	return RSD_OK;
+}
+
+static int list_put(struct writer_txn *wt, const char *key, const struct id_list *l)
+{
+	char buf[(ATTR_KEYS_MAX + 1) * (ENTITY_ID_BYTES_MAX + 1)];
+	size_t len = 0;
+	for (int i = 0; i < l->n; i++) {
+		size_t n = strlen(l->item[i]) + 1;
+		memcpy(buf + len, l->item[i], n);
+		len += n;
+	}
+	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key};
+	MDB_val v = {.mv_size = len, .mv_data = buf};
+	int rc = l->n ? mdb_put(wt->txn, wt->store->meta, &k, &v, 0)
+		      : mdb_del(wt->txn, wt->store->meta, &k, NULL);
+	return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+}
+
+static int list_find(const struct id_list *l, const char *item)
+{
+	for (int i = 0; i < l->n; i++)
+		if (strcmp(l->item[i], item) == 0)
+			return i;
+	return -1;
+}
+
+/* Records the product's attribute keys after this command; refuses a patch that would
+ * leave more than ATTR_KEYS_MAX. */
+static int track_attributes(struct writer_txn *wt, struct catalog_cmd *cc)
+{
+	const cJSON *attrs = cJSON_GetObjectItem(cc->fields, "attributes");
+	if (cc->op == CATALOG_PATCH && attrs == NULL)
+		return RSD_OK;
+	char key[ENTITY_ID_BYTES_MAX + 4];
+	snprintf(key, sizeof(key), "ak:%s", cc->id);
+	struct id_list l;
+	int err = cc->op == CATALOG_PATCH ? list_get(wt, key, &l) : (l.n = 0, RSD_OK);
+	for (const cJSON *a = attrs ? attrs->child : NULL; a && !err; a = a->next) {
+		int i = list_find(&l, a->string);
+		if (cJSON_IsNull(a) && i >= 0)
+			memcpy(l.item[i], l.item[--l.n], sizeof(l.item[i]));
+		else if (!cJSON_IsNull(a) && i < 0 && l.n == ATTR_KEYS_MAX)
+			return rsd_failf(&cc->cmd.fail, RSD_EINVAL, "attributes",
+					 "the product would have more than %d attribute keys",
+					 ATTR_KEYS_MAX);
+		else if (!cJSON_IsNull(a) && i < 0)
+			snprintf(l.item[l.n++], ENTITY_ID_BYTES_MAX + 1, "%s", a->string);
+	}
+	return err ? err : list_put(wt, key, &l);
+}
+
+/* Records a package's components after this command (none once it is deleted). */
+static int track_components(struct writer_txn *wt, struct catalog_cmd *cc)
+{
+	const cJSON *comps = cJSON_GetObjectItem(cc->fields, "components");
+	if (cc->op != CATALOG_DELETE && comps == NULL)
+		return RSD_OK;
+	char key[ENTITY_ID_BYTES_MAX + 4];
+	snprintf(key, sizeof(key), "pk:%s", cc->id);
+	struct id_list l = {0};
+	for (const cJSON *c = comps ? comps->child : NULL; c; c = c->next)
+		snprintf(l.item[l.n++], ENTITY_ID_BYTES_MAX + 1, "%s",
+			 json_get_string(c, "product_id"));
+	return list_put(wt, key, &l);
+}
+
+/* RSD_ECONFLICT (cmd->fail filled) when a live package contains product id. */
+static int check_not_a_component(struct writer_txn *wt, struct command *cmd, const char *id)
+{
+	MDB_cursor *cur;
+	int rc = mdb_cursor_open(wt->txn, wt->store->meta, &cur);
+	if (rc)
+		return store_err(rc);
+	MDB_val k = {.mv_size = 3, .mv_data = "pk:"}, v;
+	int err = RSD_OK;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > 3 && memcmp(k.mv_data, "pk:", 3) == 0 && !err;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const char *p = v.mv_data, *end = p + v.mv_size;
+		for (; p < end && !err; p += strnlen(p, (size_t)(end - p)) + 1)
+			if (strnlen(p, (size_t)(end - p)) == strlen(id) && strcmp(p, id) == 0)
+				err = rsd_failf(&cmd->fail, RSD_ECONFLICT, "",
+						"package '%.*s' contains this product: change or"
+						" delete the package first",
+						(int)(k.mv_size - 3), (const char *)k.mv_data + 3);
+	}
+	mdb_cursor_close(cur);
+	return err;
+}
+
+/* The meta lists a product command keeps up to date, and the delete check. */
+static int track_product(struct writer_txn *wt, struct catalog_cmd *cc)
+{
+	int err = RSD_OK;
+	if (cc->op == CATALOG_DELETE)
+		err = check_not_a_component(wt, &cc->cmd, cc->id);
+	else
+		err = track_attributes(wt, cc);
+	if (err == RSD_ENOTFOUND || err == RSD_EFULL || err == RSD_EIO)
+		return rsd_failf(&cc->cmd.fail, err, "", "storing the product: %s",
+				 rsd_strerror(err));
+	return err ? err : track_components(wt, cc);
+}
+
 static int create_apply(struct writer_txn *wt, struct catalog_cmd *cc)
 {
 	struct command *cmd = &cc->cmd;
@@ -441,6 +572,8 @@ static int create_apply(struct writer_txn *wt, struct catalog_cmd *cc)
 	if ((err = store_entity_put(wt->txn, wt->store, cc->id, &rec)))
 		return rsd_failf(&cmd->fail, err, "", "storing the %s: %s", kind_name(cc->kind),
 				 rsd_strerror(err));
+	if (cc->kind == CATALOG_PRODUCT && (err = track_product(wt, cc)))
+		return err;
 	char now[32];
 	rsd_time_format(rsd_now_ms(), now, sizeof(now));
 	cJSON *doc = cJSON_Duplicate(cc->fields, 1);
@@ -489,6 +622,8 @@ static int change_apply(struct writer_txn *wt, struct catalog_cmd *cc)
 		return err;
 	if (cc->kind == CATALOG_PRODUCT && cc->op != CATALOG_DELETE &&
 	    (err = check_product_change(wt, cc, &rec)))
+		return err;
+	if (cc->kind == CATALOG_PRODUCT && (err = track_product(wt, cc)))
 		return err;
 	rec.version++;
 	rec.deleted = cc->op == CATALOG_DELETE;

@@ -68,6 +68,24 @@ static bool is_space(uint32_t c)
 	return c == ' ' || (c >= '\t' && c <= '\r') || c == 0x3000;
 }
 
+/*
+ * Whether the tokenizer would index code point c beyond ASCII: not Latin-1 punctuation,
+ * general punctuation, symbols, arrows, dingbats, CJK punctuation, full-width punctuation or
+ * emoji (a query of only those finds nothing and is refused).
+ */
+static bool is_word_char(uint32_t c)
+{
+	static const uint32_t not_words[][2] = {
+		{0x80, 0xBF},	  {0xD7, 0xD7},	    {0xF7, 0xF7},	{0x2000, 0x2BFF},
+		{0x3000, 0x303F}, {0xFE30, 0xFE4F}, {0xFF01, 0xFF0F},	{0xFF1A, 0xFF20},
+		{0xFF3B, 0xFF40}, {0xFF5B, 0xFF65}, {0x1F000, 0x1FAFF}, {0x30FB, 0x30FB},
+	};
+	for (size_t i = 0; i < sizeof(not_words) / sizeof(not_words[0]); i++)
+		if (c >= not_words[i][0] && c <= not_words[i][1])
+			return false;
+	return c >= 0x80;
+}
+
 static bool is_alnum_ascii(uint32_t c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -123,7 +141,7 @@ static int build_fts(const char *q, char *out, size_t len, struct rsd_fail *f)
 		uint32_t first = cp;
 		size_t nchars = 0;
 		while (i < qlen && !is_space(cp)) {
-			searchable = searchable || cp >= 0x80 || is_alnum_ascii(cp);
+			searchable = searchable || is_word_char(cp) || is_alnum_ascii(cp);
 			nchars++;
 			i += clen;
 			if (i < qlen)

@@ -3,6 +3,7 @@ PUT and DELETE, waiting."""
 import json
 import re
 import time
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -80,6 +81,12 @@ def delete(server, path, **kw):
     return requests.delete(server.url(path), timeout=10, **kw)
 
 
+def qs(params):
+    """A query string with spaces as %20 (requests' params= writes '+')."""
+    pairs = list(params.items()) if isinstance(params, dict) else list(params)
+    return urlencode(pairs, quote_via=quote, safe="")
+
+
 def search_all(server, params=(), limit=100):
     """Every product GET /v1/products?params finds, following next_cursor; asserts that the
     pages neither repeat a product nor end early. params: a dict or a list of pairs."""
@@ -87,7 +94,7 @@ def search_all(server, params=(), limit=100):
     items, cursor, pages = [], None, 0
     while True:
         query = base + [("limit", str(limit))] + ([("cursor", cursor)] if cursor else [])
-        r = server.get("/v1/products", params=query)
+        r = server.get("/v1/products?" + qs(query))
         assert r.status_code == 200, r.text
         page = r.json()
         assert len(page["items"]) <= limit
