@@ -115,6 +115,7 @@ fuzz-smoke:
 
 bench: deps-bench resortd
 	bench/run.sh
+	bench/search.sh
 
 deb: resortd
 	packaging/build-deb.sh

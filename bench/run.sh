@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# bench/run.sh — every resortd benchmark in one go (`make bench`); prints a markdown report
-# and saves it to bench/results.md. Loopback only (127.0.0.1). Takes about 4-5 minutes.
+# bench/run.sh — the HTTP, writer and memory benchmarks (`make bench`, then bench/search.sh for
+# the catalog); prints a markdown report and saves it to bench/results.md, keeping the catalog
+# section bench/search.sh wrote there. Loopback only (127.0.0.1). Takes about 4-5 minutes.
 #
 #  (a) wrk GET /healthz and GET /v1/resorts/{id} against resortd (default workers and
 #      --workers 1) and, in the same run, against Debian nginx-light serving static files
@@ -155,8 +156,8 @@ R1_PID=$RS_PID R1_PORT=$RS_PORT
 sleep 1
 read -r R2_IDLE_RSS R2_IDLE_HWM R2_IDLE_ANON R2_IDLE_FILE < <(rss_of "$R2_PID")
 read -r R1_IDLE_RSS R1_IDLE_HWM R1_IDLE_ANON R1_IDLE_FILE < <(rss_of "$R1_PID")
-ID2=$(http_get "$R2_PORT" /v1/resorts | grep -o '"id":"rs_[0-9a-f]*"' | head -1 | cut -d'"' -f4)
-ID1=$(http_get "$R1_PORT" /v1/resorts | grep -o '"id":"rs_[0-9a-f]*"' | head -1 | cut -d'"' -f4)
+ID2=$(http_get "$R2_PORT" /v1/resorts | grep -o '"id":"rs_[A-Za-z0-9_-]*"' | head -1 | cut -d'"' -f4)
+ID1=$(http_get "$R1_PORT" /v1/resorts | grep -o '"id":"rs_[A-Za-z0-9_-]*"' | head -1 | cut -d'"' -f4)
 [ -n "$ID2" ] && [ -n "$ID1" ] || die "no demo resort found"
 
 # nginx serving the same bodies as static files.
@@ -357,6 +358,10 @@ fmt0() { awk -v v="$1" 'BEGIN{printf "%\047.0f", v}' 2>/dev/null || echo "$1"; }
 	echo "- idle RSS = $(mib "$idle_max") MiB (< 32 MiB): $(awk -v k="$idle_max" 'BEGIN{print (k < 32*1024) ? "PASS" : "FAIL"}')"
 } >"$T/results.md"
 
+# Keep the catalog section bench/search.sh wrote (between its markers).
+if [ -f "$OUT" ] && grep -q '^<!-- catalog:begin' "$OUT"; then
+	{ echo; awk '/^<!-- catalog:begin/{p=1} p{print} /^<!-- catalog:end -->/{p=0}' "$OUT"; } >>"$T/results.md"
+fi
 cp "$T/results.md" "$OUT"
 cat "$OUT"
 log "saved $OUT"

@@ -15,7 +15,7 @@ cd "$top"
 rm -rf "$src"
 rm -f "$out"/resortd_*.deb "$out"/resortd_*.buildinfo "$out"/resortd_*.changes
 mkdir -p "$src/build"
-cp -a Makefile src include schema scripts packaging "$src/"
+cp -a Makefile src include schema demo scripts packaging "$src/"
 [ -f resortd ] && cp -a resortd "$src/"
 for d in release gen; do
 	[ -d "build/$d" ] && cp -a "build/$d" "$src/build/"

@@ -4,7 +4,8 @@
 --
 -- A product row keeps the product exactly as GET /v1/products/{id} returns it in `doc`, so a
 -- read is one row and no assembly; the columns searches filter and sort on are generated from
--- doc and cannot disagree with it. The rowid (assigned in log order) is the search index's rowid
+-- doc and cannot disagree with it (STORED: a filter reads a column, never parses JSON). The
+-- rowid (assigned in log order) is the search index's rowid
 -- and the tie-breaker of every sort, which keeps cursors stable under inserts.
 
 CREATE TABLE products (
@@ -15,11 +16,11 @@ CREATE TABLE products (
     version      INTEGER NOT NULL,
     rating_count INTEGER NOT NULL DEFAULT 0,
     rating_sum   INTEGER NOT NULL DEFAULT 0,
-    type         TEXT GENERATED ALWAYS AS (doc ->> '$.type') VIRTUAL,
-    resort_id    TEXT GENERATED ALWAYS AS (doc ->> '$.resort_id') VIRTUAL,
-    status       TEXT GENERATED ALWAYS AS (doc ->> '$.status') VIRTUAL,
-    currency     TEXT GENERATED ALWAYS AS (doc ->> '$.currency') VIRTUAL,
-    name         TEXT GENERATED ALWAYS AS (doc ->> '$.name') VIRTUAL,
+    type         TEXT GENERATED ALWAYS AS (doc ->> '$.type') STORED,
+    resort_id    TEXT GENERATED ALWAYS AS (doc ->> '$.resort_id') STORED,
+    status       TEXT GENERATED ALWAYS AS (doc ->> '$.status') STORED,
+    currency     TEXT GENERATED ALWAYS AS (doc ->> '$.currency') STORED,
+    name         TEXT GENERATED ALWAYS AS (doc ->> '$.name') STORED,
     rating_avg   REAL GENERATED ALWAYS AS
                  (CASE WHEN rating_count > 0 THEN round(rating_sum * 1.0 / rating_count, 2) END) VIRTUAL
 ) STRICT;

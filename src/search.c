@@ -119,14 +119,36 @@ static void add_stay(struct sql *q, const struct search_params *p)
 	add(q, ")");
 }
 
+/* Which columns add_matches selects besides rid, stay and sortkey. */
+enum match_cols {
+	COLS_RANK,   /* nothing more: ranking candidates, counting */
+	COLS_PAGE,   /* doc: the page itself */
+	COLS_FACETS, /* type, resort_id */
+};
+
+/* The rowid to order by: the search index's when there is q, so FTS5 can stop early. */
+static const char *rid_of(const struct search_params *p)
+{
+	return p->fts[0] ? "product_fts.rowid" : "p.rowid";
+}
+
 /*
- * FROM and WHERE of every product the search finds, with the columns rid, doc, type,
- * resort_id, stay and sortkey (rsd_rank's score for relevance; NULL without with_key).
+ * FROM and WHERE of every product the search finds, with the columns rid, stay, sortkey
+ * (rsd_rank's score for relevance; NULL without with_key) and those cols names. The search
+ * index holds live, active products only, so with q the products table is joined only for
+ * what lives there: filters, the stay, the document, facet columns, name or rating keys.
  */
-static void add_matches(struct sql *q, const struct search_params *p, bool with_key)
+static void add_matches(struct sql *q, const struct search_params *p, enum match_cols cols,
+			bool with_key)
 {
 	bool fts = p->fts[0] != '\0';
-	add(q, "SELECT p.rowid AS rid, p.doc AS doc, p.type AS type, p.resort_id AS resort_id, ");
+	bool need_p = !fts || cols != COLS_RANK || p->ntypes || p->nresorts || p->currency ||
+		      p->nattrs || p->has_stay ||
+		      (with_key && (p->sort == SORT_NAME || p->sort == SORT_RATING));
+	add(q, "SELECT %s AS rid%s, ", rid_of(p),
+	    cols == COLS_PAGE	  ? ", p.doc AS doc"
+	    : cols == COLS_FACETS ? ", p.type AS type, p.resort_id AS resort_id"
+				  : "");
 	add_stay(q, p);
 	add(q, " AS stay, %s AS sortkey",
 	    !with_key			? "NULL"
@@ -135,14 +157,12 @@ static void add_matches(struct sql *q, const struct search_params *p, bool with_
 	    : p->sort == SORT_RATING	? "p.rating_avg"
 					: "NULL");
 	if (fts) {
-		add(q, " FROM product_fts JOIN products p ON p.rowid = product_fts.rowid"
-		       " WHERE product_fts MATCH ");
+		add(q, " FROM product_fts%s WHERE product_fts MATCH ",
+		    need_p ? " JOIN products p ON p.rowid = product_fts.rowid" : "");
 		bind_text(q, p->fts);
-		add(q, " AND ");
 	} else {
-		add(q, " FROM products p WHERE ");
+		add(q, " FROM products p WHERE p.deleted = 0 AND p.status = 'active'");
 	}
-	add(q, "p.deleted = 0 AND p.status = 'active'");
 	if (p->ntypes) {
 		add(q, " AND p.type");
 		bind_list(q, p->types, p->ntypes);
@@ -318,12 +338,11 @@ static int take_rows(sqlite3_stmt *st, const struct search_params *p, int phase,
 static void build_ranked(struct sql *q, const struct search_params *p, int limit)
 {
 	add(q, "WITH cand AS MATERIALIZED (");
-	add_matches(q, p, true);
+	add_matches(q, p, COLS_RANK, true);
 	add(q,
-	    " ORDER BY p.rowid LIMIT %d) SELECT m.rid, m.doc, m.stay, m.sortkey,"
-	    " (SELECT CASE WHEN count(*) = %d THEN max(rid) ELSE 0 END FROM cand)"
-	    " FROM cand m WHERE 1",
-	    SEARCH_RANKED_MAX, SEARCH_RANKED_MAX);
+	    " ORDER BY %s LIMIT %d) SELECT m.rid, p.doc, m.stay, m.sortkey FROM cand m"
+	    " JOIN products p ON p.rowid = m.rid WHERE 1",
+	    rid_of(p), SEARCH_RANKED_MAX);
 	if (p->has_cursor && p->cursor.phase == 0)
 		add_after(q, p);
 	add(q, " ORDER BY m.sortkey DESC, m.rid LIMIT %d", limit);
@@ -339,8 +358,8 @@ static int ranked_boundary(struct readmodel_reader *r, const struct search_param
 	q->len = 0;
 	q->nbinds = 0;
 	add(q, "SELECT CASE WHEN count(*) = %d THEN max(rid) ELSE 0 END FROM (", SEARCH_RANKED_MAX);
-	add_matches(q, p, false);
-	add(q, " ORDER BY p.rowid LIMIT %d)", SEARCH_RANKED_MAX);
+	add_matches(q, p, COLS_RANK, false);
+	add(q, " ORDER BY %s LIMIT %d)", rid_of(p), SEARCH_RANKED_MAX);
 	sqlite3_stmt *st = prepare(r, q, f);
 	if (st == NULL)
 		return RSD_EIO;
@@ -355,7 +374,7 @@ static void build_sorted(struct sql *q, const struct search_params *p, int limit
 			 int64_t after_rid)
 {
 	add(q, "SELECT m.rid, m.doc, m.stay, m.sortkey FROM (");
-	add_matches(q, p, !phase1);
+	add_matches(q, p, COLS_PAGE, !phase1);
 	add(q, ") m WHERE 1");
 	if (phase1) {
 		add(q, " AND m.rid > ");
@@ -441,7 +460,7 @@ static int run_facets(struct readmodel_reader *r, const struct search_params *p,
 	q->len = 0;
 	q->nbinds = 0;
 	add(q, "WITH m AS MATERIALIZED (");
-	add_matches(q, p, false);
+	add_matches(q, p, COLS_FACETS, false);
 	add(q, ") SELECT -1, NULL, count(*) FROM m");
 	for (int i = 0; i < p->nfacets; i++) {
 		const char *name = p->facets[i];
