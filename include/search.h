@@ -11,8 +11,10 @@
  *              so a product's score does not move when others are added.
  *   name       case-folded (ASCII) name; rating: average, unrated last; price / -price: the
  *              stay's total.
- * Facets count every product the search finds (not only the page), per value, most
- * frequent first, at most SEARCH_FACET_VALUES_MAX values each, with the total count.
+ * Facets count the products the search finds (not only the page), per value, most frequent
+ * first, at most SEARCH_FACET_VALUES_MAX values each, with the total counted: every match
+ * when there are at most SEARCH_FACET_ROWS_MAX (facets_complete: true), else the first
+ * SEARCH_FACET_ROWS_MAX in log order, which bounds the cost of a term found everywhere.
  */
 #ifndef RSD_SEARCH_H
 #define RSD_SEARCH_H
@@ -24,7 +26,8 @@
 
 /*
  * Runs p on r. *page receives {items: [product...], next_cursor: string|null} plus, when
- * facets were asked for, {total, facets: {name: [{value, count}]}}; with a stay each item
+ * facets were asked for, {total, facets_complete, facets: {name: [{value, count}]}}; with a
+ * stay each item
  * has stay_total. Caller frees *page. Errors: RSD_EIO (with f).
  */
 int search_run(struct readmodel_reader *r, const struct search_params *p, cJSON **page,

@@ -459,9 +459,14 @@ static int run_facets(struct readmodel_reader *r, const struct search_params *p,
 	struct sql *q = rsd_malloc(sizeof(*q));
 	q->len = 0;
 	q->nbinds = 0;
-	add(q, "WITH m AS MATERIALIZED (");
+	/* Count at most SEARCH_FACET_ROWS_MAX matches (in the index's order, so FTS5 stops
+	 * early): one more is read only to tell whether there were more. */
+	add(q, "WITH seen AS MATERIALIZED (");
 	add_matches(q, p, COLS_FACETS, false);
-	add(q, ") SELECT -1, NULL, count(*) FROM m");
+	add(q,
+	    " ORDER BY %s LIMIT %d), m AS MATERIALIZED (SELECT * FROM seen ORDER BY rid LIMIT %d)"
+	    " SELECT -2, NULL, count(*) FROM seen UNION ALL SELECT -1, NULL, count(*) FROM m",
+	    rid_of(p), SEARCH_FACET_ROWS_MAX + 1, SEARCH_FACET_ROWS_MAX);
 	for (int i = 0; i < p->nfacets; i++) {
 		const char *name = p->facets[i];
 		if (strcmp(name, "type") == 0 || strcmp(name, "resort") == 0) {
@@ -488,7 +493,12 @@ static int run_facets(struct readmodel_reader *r, const struct search_params *p,
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int i = sqlite3_column_int(st, 0);
-		if (i < 0) {
+		if (i == -2) {
+			cJSON_AddBoolToObject(page, "facets_complete",
+					      sqlite3_column_int(st, 2) <= SEARCH_FACET_ROWS_MAX);
+			continue;
+		}
+		if (i == -1) {
 			cJSON_AddNumberToObject(page, "total", sqlite3_column_double(st, 2));
 			continue;
 		}
