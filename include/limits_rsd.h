@@ -78,7 +78,7 @@
 #define SEARCH_ATTR_FILTERS_MAX 8
 #define SEARCH_FACETS_MAX	8
 #define SEARCH_FACET_VALUES_MAX 50   /* values reported per facet */
-#define SEARCH_FACET_ROWS_MAX	5000 /* facets count at most this many matches */
+#define SEARCH_FACET_ROWS_MAX	2000 /* facets count at most this many matches */
 #define SEARCH_RANKED_MAX	1000 /* relevance ranks at most this many candidates */
 #define SEARCH_CURSOR_BYTES_MAX 1152
 
