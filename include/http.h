@@ -102,6 +102,13 @@ void http_header_add(struct http_req *req, const char *name, const char *value);
 void http_reply_json(struct http_req *req, int status, const cJSON *body);
 void http_reply_text(struct http_req *req, int status, const char *content_type, const char *text,
 		     size_t len);
+/*
+ * Replies 202: the write with id is durable at version but the read model has not caught up
+ * within the wait. location (may be NULL) is where it will be readable.
+ */
+void http_reply_accepted(struct http_req *req, const char *id, uint64_t version,
+			 const char *location);
+
 /* Replies a problem document for err (status chosen by router_status). */
 void http_reply_error(struct http_req *req, int err, const struct rsd_fail *f);
 /* Replies a problem document with an explicit status. */

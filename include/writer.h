@@ -10,6 +10,7 @@
 #ifndef RSD_WRITER_H
 #define RSD_WRITER_H
 
+#include <cjson/cJSON.h>
 #include <lmdb.h>
 #include <stdint.h>
 
@@ -78,6 +79,9 @@ int writer_run(struct writer *w, struct command *cmd);
  */
 int writer_emit(struct writer_txn *wt, uint16_t type, const char *data, size_t len,
 		uint64_t *seq_out);
+
+/* writer_emit of data serialized as JSON; frees data (whatever the outcome). */
+int writer_emit_json(struct writer_txn *wt, uint16_t type, cJSON *data);
 
 /* Copies the counters. Any thread. */
 void writer_stats_get(struct writer *w, struct writer_stats *out);

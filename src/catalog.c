@@ -392,16 +392,6 @@ static int check_references(struct writer_txn *wt, struct command *cmd, const ch
 	return RSD_OK;
 }
 
-/* Emits data as an event and frees it. */
-static int emit_json(struct writer_txn *wt, uint16_t type, cJSON *data)
-{
-	char *text = json_print(data);
-	int err = writer_emit(wt, type, text, strlen(text), NULL);
-	cJSON_free(text);
-	cJSON_Delete(data);
-	return err;
-}
-
 static uint16_t event_type_of(enum catalog_kind kind, enum catalog_op op)
 {
 	static const uint16_t types[2][4] = {
@@ -587,7 +577,7 @@ static int create_apply(struct writer_txn *wt, struct catalog_cmd *cc)
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddItemToObject(ev, "doc", doc);
 	cc->version = 1;
-	return emit_json(wt, event_type_of(cc->kind, CATALOG_CREATE), ev);
+	return writer_emit_json(wt, event_type_of(cc->kind, CATALOG_CREATE), ev);
 }
 
 /* Checks what a replace or patch of a product may not do given the stored record. */
@@ -640,7 +630,7 @@ static int change_apply(struct writer_txn *wt, struct catalog_cmd *cc)
 		cJSON_AddItemToObject(ev, cc->op == CATALOG_PATCH ? "patch" : "fields",
 				      cJSON_Duplicate(cc->fields, 1));
 	cc->version = rec.version;
-	return emit_json(wt, event_type_of(cc->kind, cc->op), ev);
+	return writer_emit_json(wt, event_type_of(cc->kind, cc->op), ev);
 }
 
 static int catalog_apply(struct writer_txn *wt, struct command *cmd)

@@ -78,20 +78,6 @@ static void reply_doc(struct http_req *req, int status, enum catalog_kind kind, 
 	free(text);
 }
 
-/* The write is durable but the read model has not caught up within the wait. */
-static void reply_accepted(struct http_req *req, struct catalog_cmd *cc, const char *location)
-{
-	http_header_add(req, "Location", location);
-	cJSON *body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "id", cc->id);
-	cJSON_AddNumberToObject(body, "version", (double)cc->version);
-	cJSON_AddStringToObject(
-		body, "detail",
-		"the change is durable but not yet readable; GET the Location shortly");
-	http_reply_json(req, 202, body);
-	cJSON_Delete(body);
-}
-
 static void after_write(struct http_req *req, struct command *cmd, int result)
 {
 	struct catalog_cmd *cc = (struct catalog_cmd *)cmd;
@@ -99,7 +85,7 @@ static void after_write(struct http_req *req, struct command *cmd, int result)
 	/* cc lives in the request's arena, which the reply frees: release what it owns first. */
 	catalog_cmd_release(cc);
 	if (result != RSD_OK && cmd->result == RSD_OK) {
-		reply_accepted(req, cc, location); /* durable; only its visibility is late */
+		http_reply_accepted(req, cc->id, cc->version, location); /* durable; late */
 	} else if (result != RSD_OK) {
 		http_reply_error(req, result, &cmd->fail);
 	} else if (cc->op == CATALOG_DELETE) {
@@ -304,13 +290,7 @@ static void after_review(struct http_req *req, struct command *cmd, int result)
 	bool created = json_get_string(rc->fields, "state") == NULL;
 	review_cmd_release(rc);
 	if (result != RSD_OK && cmd->result == RSD_OK) {
-		cJSON *body = cJSON_CreateObject();
-		cJSON_AddStringToObject(body, "id", rc->id);
-		cJSON_AddNumberToObject(body, "version", (double)rc->version);
-		cJSON_AddStringToObject(body, "detail",
-					"the change is durable but not yet readable");
-		http_reply_json(req, 202, body);
-		cJSON_Delete(body);
+		http_reply_accepted(req, rc->id, rc->version, NULL);
 		return;
 	}
 	if (result != RSD_OK) {

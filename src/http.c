@@ -597,6 +597,22 @@ void http_reply_problem(struct http_req *req, int status, const char *detail, co
 	cJSON_Delete(p);
 }
 
+void http_reply_accepted(struct http_req *req, const char *id, uint64_t version,
+			 const char *location)
+{
+	if (location)
+		http_header_add(req, "Location", location);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "id", id);
+	cJSON_AddNumberToObject(body, "version", (double)version);
+	cJSON_AddStringToObject(body, "detail",
+				location ? "the change is durable but not yet readable; GET the"
+					   " Location shortly"
+					 : "the change is durable but not yet readable");
+	http_reply_json(req, 202, body);
+	cJSON_Delete(body);
+}
+
 void http_reply_error(struct http_req *req, int err, const struct rsd_fail *f)
 {
 	int status = router_status(err);

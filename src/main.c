@@ -175,6 +175,17 @@ static int catch_up(struct projector *p)
 	return 0;
 }
 
+/* Removes an SQLite database and its WAL files, if there. */
+static void remove_db(const char *path)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		char p[4300];
+		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+}
+
 /*
  * Rebuilds the read model from the log into data_dir/catalog.rebuild.db and compares it
  * with catalog.db (brought up to the log first). Returns the problems found. The rebuild is
@@ -184,12 +195,7 @@ static int rebuild_catalog(struct stores *s, const struct config *c, sqlite3 *li
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%.4000s/catalog.rebuild.db", c->data_dir);
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		char p[4300];
-		snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-		unlink(p);
-	}
+	remove_db(path);
 	struct projector *fresh;
 	struct rsd_fail f = {0};
 	if (catch_up(s->projector)) {
@@ -217,11 +223,7 @@ static int rebuild_catalog(struct stores *s, const struct config *c, sqlite3 *li
 		return 1;
 	if (differences == 0) {
 		printf("rebuild: identical in content\n");
-		for (int i = 0; i < 3; i++) {
-			char p[4300];
-			snprintf(p, sizeof(p), "%s%s", path, suffixes[i]);
-			unlink(p);
-		}
+		remove_db(path);
 	} else {
 		printf("rebuild: %d tables differ; the rebuild is kept at %s\n", differences, path);
 	}

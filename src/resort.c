@@ -104,16 +104,6 @@ int resort_decode_patch(const char *body, size_t len, cJSON **out, struct rsd_fa
 	return err;
 }
 
-/* Emits data as an event and frees it. */
-static int emit_json(struct writer_txn *wt, uint16_t type, cJSON *data, uint64_t *seq)
-{
-	char *text = json_print(data);
-	int err = writer_emit(wt, type, text, strlen(text), seq);
-	cJSON_free(text);
-	cJSON_Delete(data);
-	return err;
-}
-
 static int create_apply(struct writer_txn *wt, struct command *cmd)
 {
 	struct resort_cmd *rc = (struct resort_cmd *)cmd;
@@ -146,7 +136,7 @@ static int create_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON_AddNumberToObject(ev, "version", 1);
 	cJSON_AddStringToObject(ev, "created_at", now);
 	rc->version = 1;
-	return emit_json(wt, EVENT_RESORT_CREATED, ev, NULL);
+	return writer_emit_json(wt, EVENT_RESORT_CREATED, ev);
 }
 
 static int patch_apply(struct writer_txn *wt, struct command *cmd)
@@ -176,7 +166,7 @@ static int patch_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON_AddStringToObject(ev, "updated_at", now);
 	cJSON_AddItemToObject(ev, "changes", cJSON_Duplicate(rc->fields, 1));
 	rc->version = rec.version;
-	return emit_json(wt, EVENT_RESORT_UPDATED, ev, NULL);
+	return writer_emit_json(wt, EVENT_RESORT_UPDATED, ev);
 }
 
 void resort_create_init(struct resort_cmd *rc, cJSON *fields)

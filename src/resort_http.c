@@ -16,13 +16,6 @@
 #include "resort.h"
 #include "banned.h"
 
-/* Sends a resort's bytes with its ETag; 304 when the client has this version. */
-static void send_resort(struct http_req *req, int status, const char *etag, const char *body,
-			size_t len)
-{
-	http_reply_entity(req, status, etag, "no-cache", body, len);
-}
-
 /*
  * Replies with the resort as it is now in the read model. A plain GET goes through the
  * worker's read cache; the cache's generation is read before SQLite, as readcache.h says.
@@ -33,7 +26,7 @@ static void reply_resort(struct http_req *req, int status, const char *id, bool 
 	uint64_t generation = use_cache ? projector_generation(http_req_server(req)->projector) : 0;
 	const struct readcache_entry *hit = use_cache ? readcache_get(cache, id, generation) : NULL;
 	if (hit) {
-		send_resort(req, status, hit->etag, hit->body, hit->len);
+		http_reply_entity(req, status, hit->etag, "no-cache", hit->body, hit->len);
 		return;
 	}
 	cJSON *obj;
@@ -55,22 +48,8 @@ static void reply_resort(struct http_req *req, int status, const char *id, bool 
 	size_t len = strlen(text);
 	if (use_cache)
 		readcache_put(cache, id, generation, etag, text, len);
-	send_resort(req, status, etag, text, len);
+	http_reply_entity(req, status, etag, "no-cache", text, len);
 	cJSON_free(text);
-}
-
-/* The write is durable but the read model has not caught up within the wait. */
-static void reply_accepted(struct http_req *req, struct resort_cmd *rc, const char *location)
-{
-	http_header_add(req, "Location", location);
-	cJSON *body = cJSON_CreateObject();
-	cJSON_AddStringToObject(body, "id", rc->id);
-	cJSON_AddNumberToObject(body, "version", (double)rc->version);
-	cJSON_AddStringToObject(
-		body, "detail",
-		"the change is durable but not yet readable; GET the Location shortly");
-	http_reply_json(req, 202, body);
-	cJSON_Delete(body);
 }
 
 static void after_write(struct http_req *req, struct command *cmd, int result, int status)
@@ -80,7 +59,7 @@ static void after_write(struct http_req *req, struct command *cmd, int result, i
 	/* rc lives in the request's arena, which the reply frees: release what it owns first. */
 	resort_cmd_release(rc);
 	if (result != RSD_OK && cmd->result == RSD_OK)
-		reply_accepted(req, rc, location); /* durable; only its visibility is late */
+		http_reply_accepted(req, rc->id, rc->version, location); /* durable; late */
 	else if (result != RSD_OK)
 		http_reply_error(req, result, &cmd->fail);
 	else {

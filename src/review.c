@@ -43,7 +43,8 @@ int review_decode_create(const char *body, size_t len, cJSON **out, struct rsd_f
 
 int review_decode_moderate(const char *body, size_t len, cJSON **out, struct rsd_fail *f)
 {
-	int err = decode(body, len, moderate_fields, 1 /* state */, out, f);
+	int err = decode(body, len, moderate_fields,
+			 sizeof(moderate_fields) / sizeof(moderate_fields[0]), out, f);
 	if (err)
 		return err;
 	const char *state = json_get_string(*out, "state");
@@ -67,15 +68,6 @@ bool review_author_ok(const char *a)
 }
 
 /* --- commands (writer thread) --- */
-
-static int emit_json(struct writer_txn *wt, uint16_t type, cJSON *data)
-{
-	char *text = json_print(data);
-	int err = writer_emit(wt, type, text, strlen(text), NULL);
-	cJSON_free(text);
-	cJSON_Delete(data);
-	return err;
-}
 
 static int create_apply(struct writer_txn *wt, struct command *cmd)
 {
@@ -118,7 +110,7 @@ static int create_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON_AddStringToObject(doc, "created_at", now);
 	cJSON_AddStringToObject(doc, "updated_at", now);
 	rc->version = 1;
-	return emit_json(wt, EVENT_REVIEW_CREATED, doc);
+	return writer_emit_json(wt, EVENT_REVIEW_CREATED, doc);
 }
 
 static int moderate_apply(struct writer_txn *wt, struct command *cmd)
@@ -148,7 +140,7 @@ static int moderate_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON_AddStringToObject(ev, "updated_at", now);
 	snprintf(rc->product_id, sizeof(rc->product_id), "%s", rec.owner);
 	rc->version = rec.version;
-	return emit_json(wt, EVENT_REVIEW_MODERATED, ev);
+	return writer_emit_json(wt, EVENT_REVIEW_MODERATED, ev);
 }
 
 void review_create_init(struct review_cmd *rc, const char *product_id, const char *author_id,

@@ -242,8 +242,14 @@ static void take_row(sqlite3_stmt *st, const struct search_params *p, int phase,
 		h->key_kind = SEARCH_KEY_REAL; /* the unranked rest goes by rowid alone */
 		h->key_real = 0;
 	}
-	cJSON *doc = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
-	if (doc && p->has_stay)
+	const char *text = (const char *)sqlite3_column_text(st, 1);
+	if (!p->has_stay) {
+		/* The stored document is the reply's bytes: no parse and print per item. */
+		cJSON_AddItemToArray(items, cJSON_CreateRaw(text));
+		return;
+	}
+	cJSON *doc = cJSON_Parse(text);
+	if (doc)
 		cJSON_AddNumberToObject(doc, "stay_total", (double)sqlite3_column_int64(st, 2));
 	cJSON_AddItemToArray(items, doc ? doc : cJSON_CreateNull());
 }

@@ -16,6 +16,7 @@
 #include "eventlog.h"
 #include "limits_rsd.h"
 #include "logger.h"
+#include "json.h"
 #include "banned.h"
 
 struct writer {
@@ -249,6 +250,15 @@ int writer_run(struct writer *w, struct command *cmd)
 	pthread_cond_destroy(&rw.cv);
 	pthread_mutex_destroy(&rw.mu);
 	return rc;
+}
+
+int writer_emit_json(struct writer_txn *wt, uint16_t type, cJSON *data)
+{
+	char *text = json_print(data);
+	int err = writer_emit(wt, type, text, strlen(text), NULL);
+	cJSON_free(text);
+	cJSON_Delete(data);
+	return err;
 }
 
 void writer_stats_get(struct writer *w, struct writer_stats *out)
