@@ -26,60 +26,9 @@ OUT=$ROOT/bench/results.md
 T=$(mktemp -d "${TMPDIR:-/tmp}/resortd-bench.XXXXXX")
 PIDS=()
 
-log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# Stops every process this script started (by pid), then removes the temp dir.
-cleanup() {
-	local rc=$? p i
-	trap - EXIT INT TERM
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for i in $(seq 1 100); do
-		local alive=0
-		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ $alive -eq 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-command -v wrk >/dev/null || die "wrk missing (make deps-bench)"
-command -v nginx >/dev/null || die "nginx missing (make deps-bench)"
-[ -x "$BIN" ] || die "$BIN missing (make resortd)"
-
-# GET url -> body on stdout (curl when present, else bash /dev/tcp).
-http_get() {
-	local port=$1 path=$2
-	if command -v curl >/dev/null; then
-		curl -sf --max-time 5 "http://127.0.0.1:$port$path"
-	else
-		exec 9<>"/dev/tcp/127.0.0.1/$port"
-		printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&9
-		timeout 5 cat <&9 | sed '1,/^\r$/d'
-		exec 9<&-
-	fi
-}
-
-# A loopback port nobody listens on, below the ephemeral range (so no client socket of
-# wrk holds it); probed by connecting, a small race is acceptable.
-free_port() {
-	local p i lo
-	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	[ "$lo" -gt 11000 ] || lo=32768
-	for i in $(seq 1 200); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
+LOG_TAG=bench
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 # start_resortd NAME [args...]: sets RS_PID and RS_PORT.
 start_resortd() {
@@ -102,14 +51,7 @@ start_resortd() {
 	[ -n "$RS_PORT" ] || { cat "$T/$name/log" >&2; die "resortd $name did not start"; }
 }
 
-rss_of() { # "VmRSS VmHWM RssAnon RssFile" in KiB (RssFile: mapped LMDB/SQLite pages, reclaimable)
-	awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{print r, h, a, f}' "/proc/$1/status"
-}
-mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
-# Median and spread (max-min, as % of the median) of numbers on stdin.
-med() { sort -g | awk '{a[NR]=$1} END{if(NR==0){print "n/a";exit} if(NR%2)m=a[(NR+1)/2]; else m=(a[NR/2]+a[NR/2+1])/2; print m}'; }
-spread() { sort -g | awk '{a[NR]=$1} END{if(NR==0){print "n/a";exit} if(NR%2)m=a[(NR+1)/2]; else m=(a[NR/2]+a[NR/2+1])/2; if(m>0) printf "%.1f", (a[NR]-a[1])*100/m; else print "n/a"}'; }
 
 # run_wrk KEY wrk-args... : runs wrk, appends "rps p99_ms errors" to $T/res/KEY.
 mkdir -p "$T/res"
@@ -128,8 +70,6 @@ run_wrk() {
 	echo "$rps $p99 $errs" >>"$T/res/$key"
 	log "$key: $rps req/s, p99 ${p99} ms, errors $errs"
 }
-col() { awk -v c="$2" '{print $c}' "$T/res/$1"; }
-sum_col() { awk -v c="$2" '{s+=$c} END{print s+0}' "$T/res/$1"; }
 
 # ---------------------------------------------------------------- machine
 CPU=$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)
@@ -272,7 +212,6 @@ read -r RP_POST_RSS RP_POST_HWM RP_POST_ANON RP_POST_FILE < <(rss_of "$RP_PID")
 
 # ---------------------------------------------------------------- report
 wcol() { awk -v c="$2" '{print $c}' "$T/res/$1.w"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if(b>0) printf "%.2f", a/b; else print "n/a"}'; }
 wr() { awk -v n="$1" '$1=="RESULT" && $2=="n="n {for(i=3;i<=NF;i++){split($i,kv,"="); if(kv[1]==k) print kv[2]}}' k="$2" "$T/writer.txt"; }
 fmt0() { awk -v v="$1" 'BEGIN{printf "%\047.0f", v}' 2>/dev/null || echo "$1"; }
 

@@ -41,72 +41,15 @@ PIDS=()
 SAMPLER=
 T_START=$(date +%s)
 
-log() { printf '[search %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# Stops every process this script started (by pid), then removes the temp dir.
-cleanup() {
-	local rc=$? p i
-	trap - EXIT INT TERM
-	[ -z "$SAMPLER" ] || kill -TERM "$SAMPLER" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for i in $(seq 1 100); do
-		local alive=0
-		for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-		[ $alive -eq 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$T"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-command -v wrk >/dev/null || die "wrk missing (make deps-bench)"
-command -v nginx >/dev/null || die "nginx missing (make deps-bench)"
+LOG_TAG=search
+HTTP_TIMEOUT_S=30
+# The resident-set sampler (start_sampler) is stopped with everything else.
+cleanup_extra() { [ -z "$SAMPLER" ] || kill -TERM "$SAMPLER" 2>/dev/null || true; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 command -v python3 >/dev/null || die "python3 missing (apt-get install python3): bench/gen_catalog.py needs it"
-[ -x "$BIN" ] || die "$BIN missing (make resortd)"
 
-# The helpers below are bench/run.sh's, kept in step with it.
-
-# GET url -> body on stdout (curl when present, else bash /dev/tcp).
-http_get() {
-	local port=$1 path=$2
-	if command -v curl >/dev/null; then
-		curl -sf --max-time 30 "http://127.0.0.1:$port$path"
-	else
-		exec 9<>"/dev/tcp/127.0.0.1/$port"
-		printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&9
-		timeout 30 cat <&9 | sed '1,/^\r$/d'
-		exec 9<&-
-	fi
-}
-
-# A loopback port nobody listens on, below the ephemeral range.
-free_port() {
-	local p i lo
-	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	[ "$lo" -gt 11000 ] || lo=32768
-	for i in $(seq 1 200); do
-		p=$((10000 + RANDOM % (lo - 10000)))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-rss_of() { # "VmRSS VmHWM RssAnon RssFile" in KiB
-	awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{print r, h, a, f}' "/proc/$1/status"
-}
-mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
-med() { sort -g | awk '{a[NR]=$1} END{if(NR==0){print "n/a";exit} if(NR%2)m=a[(NR+1)/2]; else m=(a[NR/2]+a[NR/2+1])/2; print m}'; }
-spread() { sort -g | awk '{a[NR]=$1} END{if(NR==0){print "n/a";exit} if(NR%2)m=a[(NR+1)/2]; else m=(a[NR/2]+a[NR/2+1])/2; if(m>0) printf "%.1f", (a[NR]-a[1])*100/m; else print "n/a"}'; }
 fmt0() { awk -v v="$1" 'BEGIN{printf "%\047.0f", v}' 2>/dev/null || echo "$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if(b>0) printf "%.2f", a/b; else print "n/a"}'; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # Samples VmRSS of pid every 0.2 s into file until stopped (stop_sampler); one at a time.
@@ -151,8 +94,6 @@ run_wrk() {
 	echo "$rps $p50 $p99 $((errs + non2xx)) $tmo $non2xx $reqs" >>"$T/res/$key"
 	log "$key: $rps req/s, p50 $p50 ms, p99 $p99 ms, $reqs requests, errors $((errs + non2xx)) (timeouts $tmo)"
 }
-col() { awk -v c="$2" '{print $c}' "$T/res/$1"; }
-sum_col() { awk -v c="$2" '{s+=$c} END{print s+0}' "$T/res/$1"; }
 
 # Waits (at most 60 s) until the server answers /healthz quickly twice: a search backlog left
 # by wrk's closed connections must not spill into the next measurement.
