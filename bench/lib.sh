@@ -71,3 +71,47 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if(b>0) printf "%.2f", a/b; else print 
 # Columns of the results run_wrk (each script's own) appends to $T/res/KEY.
 col() { awk -v c="$2" '{print $c}' "$T/res/$1"; }
 sum_col() { awk -v c="$2" '{s+=$c} END{print s+0}' "$T/res/$1"; }
+
+# start_nginx FILE: nginx (2 workers, as Debian runs it) serving $T/nginx/www, the bodies already
+# written there; sets NG_PORT and NG_PID once it serves /FILE.
+start_nginx() {
+	local file=$1 i
+	mkdir -p "$T/nginx/tmp"
+	chmod 755 "$T" "$T/nginx" "$T/nginx/www"
+	chmod 644 "$T/nginx/www/"*
+	NG_PORT=$(free_port)
+	cat >"$T/nginx/nginx.conf" <<NGINX
+daemon off;
+master_process on;
+worker_processes 2;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    types { }
+    default_type application/json;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path $T/nginx/tmp/body;
+    proxy_temp_path $T/nginx/tmp/proxy;
+    fastcgi_temp_path $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path $T/nginx/tmp/uwsgi;
+    scgi_temp_path $T/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NG_PORT;
+        root $T/nginx/www;
+    }
+}
+NGINX
+	nginx -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" &
+	NG_PID=$!
+	PIDS+=("$NG_PID")
+	for i in $(seq 1 100); do
+		[ "$(http_get "$NG_PORT" "/$file" 2>/dev/null || true)" = "$(cat "$T/nginx/www/$file")" ] && break
+		kill -0 "$NG_PID" 2>/dev/null || { cat "$T/nginx/error.log" >&2; die "nginx exited"; }
+		sleep 0.1
+	done
+	[ "$(http_get "$NG_PORT" "/$file")" = "$(cat "$T/nginx/www/$file")" ] || die "nginx not serving"
+}

@@ -101,48 +101,12 @@ ID1=$(http_get "$R1_PORT" /v1/resorts | grep -o '"id":"rs_[A-Za-z0-9_-]*"' | hea
 [ -n "$ID2" ] && [ -n "$ID1" ] || die "no demo resort found"
 
 # nginx serving the same bodies as static files.
-mkdir -p "$T/nginx/www" "$T/nginx/tmp"
+mkdir -p "$T/nginx/www"
 http_get "$R2_PORT" /healthz >"$T/nginx/www/healthz"
 http_get "$R2_PORT" "/v1/resorts/$ID2" >"$T/nginx/www/resort"
 HZ_BYTES=$(stat -c %s "$T/nginx/www/healthz")
 RS_BYTES=$(stat -c %s "$T/nginx/www/resort")
-chmod 755 "$T" "$T/nginx" "$T/nginx/www"
-chmod 644 "$T/nginx/www/"*
-NG_PORT=$(free_port)
-cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 2;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    types { }
-    default_type application/json;
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path $T/nginx/tmp/body;
-    proxy_temp_path $T/nginx/tmp/proxy;
-    fastcgi_temp_path $T/nginx/tmp/fastcgi;
-    uwsgi_temp_path $T/nginx/tmp/uwsgi;
-    scgi_temp_path $T/nginx/tmp/scgi;
-    server {
-        listen 127.0.0.1:$NG_PORT;
-        root $T/nginx/www;
-    }
-}
-EOF
-nginx -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" &
-NG_PID=$!
-PIDS+=("$NG_PID")
-for i in $(seq 1 100); do
-	[ "$(http_get "$NG_PORT" /healthz 2>/dev/null || true)" = "$(cat "$T/nginx/www/healthz")" ] && break
-	kill -0 "$NG_PID" 2>/dev/null || { cat "$T/nginx/error.log" >&2; die "nginx exited"; }
-	sleep 0.1
-done
-[ "$(http_get "$NG_PORT" /resort)" = "$(cat "$T/nginx/www/resort")" ] || die "nginx not serving"
+start_nginx resort
 EV_PORT=$(free_port)
 "$T/bare_evhttp" "$EV_PORT" 2 "$T/nginx/www/healthz" 2>"$T/bare.log" &
 EV_PID=$!

@@ -244,46 +244,10 @@ explain_plans() {
 PID_GET=$(python3 -c '
 import sys
 print("pr_b%s_%06d" % (sys.argv[1], 1))' "$SEED")
-mkdir -p "$T/nginx/www" "$T/nginx/tmp"
+mkdir -p "$T/nginx/www"
 http_get "$RS_PORT" "/v1/products/$PID_GET" >"$T/nginx/www/product" || die "GET /v1/products/$PID_GET failed"
 PR_BYTES=$(stat -c %s "$T/nginx/www/product")
-chmod 755 "$T" "$T/nginx" "$T/nginx/www"
-chmod 644 "$T/nginx/www/"*
-NG_PORT=$(free_port)
-cat >"$T/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 2;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    types { }
-    default_type application/json;
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path $T/nginx/tmp/body;
-    proxy_temp_path $T/nginx/tmp/proxy;
-    fastcgi_temp_path $T/nginx/tmp/fastcgi;
-    uwsgi_temp_path $T/nginx/tmp/uwsgi;
-    scgi_temp_path $T/nginx/tmp/scgi;
-    server {
-        listen 127.0.0.1:$NG_PORT;
-        root $T/nginx/www;
-    }
-}
-EOF
-nginx -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" &
-NG_PID=$!
-PIDS+=("$NG_PID")
-for _ in $(seq 1 100); do
-	[ "$(http_get "$NG_PORT" /product 2>/dev/null || true)" = "$(cat "$T/nginx/www/product")" ] && break
-	kill -0 "$NG_PID" 2>/dev/null || { cat "$T/nginx/error.log" >&2; die "nginx exited"; }
-	sleep 0.1
-done
-[ "$(http_get "$NG_PORT" /product)" = "$(cat "$T/nginx/www/product")" ] || die "nginx not serving"
+start_nginx product
 log "nginx :$NG_PORT serving /product ($PR_BYTES B, the body of GET /v1/products/$PID_GET)"
 : >"$T/rss-get"
 for rep in $(seq 1 "$REPS"); do

@@ -33,14 +33,17 @@ def head_seq(server):
     return int(metric(server, "resortd_log_head_seq"))
 
 
-def list_resorts(server, limit=100):
-    """Every resort, following next_cursor; asserts pages neither skip nor repeat.
-    Returns (items, pages)."""
+def follow_pages(server, path_for, limit, what, max_pages=100000, check=None):
+    """Follows next_cursor from path_for(None); path_for(cursor) is each page's path. Asserts
+    that every page is a 200 of at most limit items, that only a full page has a next one,
+    and that no item appears on two pages; check(response) may assert more. Returns
+    (items, pages)."""
     items, cursor, pages = [], None, 0
     while True:
-        path = f"/v1/resorts?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        r = server.get(path)
+        r = server.get(path_for(cursor))
         assert r.status_code == 200, r.text
+        if check:
+            check(r)
         page = r.json()
         assert len(page["items"]) <= limit
         items += page["items"]
@@ -49,9 +52,20 @@ def list_resorts(server, limit=100):
         if cursor is None:
             break
         assert len(page["items"]) == limit  # only a full page has a next one
-        assert pages < 100000, "listing did not end"
+        assert pages < max_pages, f"{what} did not end"
     ids = [i["id"] for i in items]
-    assert len(ids) == len(set(ids)), "a resort appeared on two pages"
+    assert len(ids) == len(set(ids)), f"a {what} item appeared on two pages"
+    return items, pages
+
+
+def list_resorts(server, limit=100):
+    """Every resort, following next_cursor; asserts pages neither skip nor repeat.
+    Returns (items, pages)."""
+    items, pages = follow_pages(
+        server,
+        lambda cursor: f"/v1/resorts?limit={limit}" + (f"&cursor={cursor}" if cursor else ""),
+        limit, "resort listing")
+    ids = [i["id"] for i in items]
     assert ids == sorted(ids), "pages are not in id order"
     return items, pages
 
@@ -91,20 +105,9 @@ def search_all(server, params=(), limit=100):
     """Every product GET /v1/products?params finds, following next_cursor; asserts that the
     pages neither repeat a product nor end early. params: a dict or a list of pairs."""
     base = list(params.items()) if isinstance(params, dict) else list(params)
-    items, cursor, pages = [], None, 0
-    while True:
-        query = base + [("limit", str(limit))] + ([("cursor", cursor)] if cursor else [])
-        r = server.get("/v1/products?" + qs(query))
-        assert r.status_code == 200, r.text
-        page = r.json()
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        pages += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-        assert len(page["items"]) == limit  # only a full page has a next one
-        assert pages < 10000, "search did not end"
-    ids = [i["id"] for i in items]
-    assert len(ids) == len(set(ids)), "a product appeared on two pages"
+    items, _ = follow_pages(
+        server,
+        lambda cursor: "/v1/products?" + qs(base + [("limit", str(limit))] +
+                                            ([("cursor", cursor)] if cursor else [])),
+        limit, "search", max_pages=10000)
     return items

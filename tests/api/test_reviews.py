@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import openapi_contract
-from apihelp import head_seq, problem
+from apihelp import follow_pages, head_seq, problem
 from conftest import BIN
 
 JSON = {"Content-Type": "application/json"}
@@ -110,25 +110,13 @@ def assert_rating(server, pid, ratings):
 def list_reviews(server, pid, limit=100):
     """Every published review of pid, following next_cursor; asserts pages neither skip nor
     repeat. Returns (items, pages)."""
-    items, cursor, pages = [], None, 0
-    while True:
-        path = f"/v1/products/{pid}/reviews?limit={limit}" + (f"&cursor={cursor}" if cursor
-                                                              else "")
-        r = server.get(path)
-        assert r.status_code == 200, r.text
+    def check(r):
         assert r.headers["Cache-Control"] == PUBLIC
-        page = r.json()
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        pages += 1
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-        assert len(page["items"]) == limit  # only a full page has a next one
-        assert pages < 10000, "listing did not end"
-    ids = [i["id"] for i in items]
-    assert len(ids) == len(set(ids)), "a review appeared on two pages"
-    return items, pages
+    return follow_pages(
+        server,
+        lambda cursor: f"/v1/products/{pid}/reviews?limit={limit}" + (
+            f"&cursor={cursor}" if cursor else ""),
+        limit, "review listing", max_pages=10000, check=check)
 
 
 def review_ids(server, pid, limit=100):
