@@ -1,5 +1,6 @@
 """Helpers the API tests share: problem documents, metrics, listing every resort or product,
 PUT and DELETE, waiting."""
+import datetime
 import json
 import re
 import time
@@ -111,3 +112,22 @@ def search_all(server, params=(), limit=100):
                                             ([("cursor", cursor)] if cursor else [])),
         limit, "search", max_pages=10000)
     return items
+
+
+# ---- the reference model of prices (price.h), for tests to compare the server with ----
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def day(s):
+    return datetime.date.fromisoformat(s)
+
+
+def plan_amount(rules, d):
+    """Within a plan the last rule covering d wins; None when no rule covers it."""
+    amount = None
+    for r in rules:
+        if day(r["from"]) <= d <= day(r["to"]) and \
+                WEEKDAYS[d.weekday()] in r.get("weekdays", WEEKDAYS):
+            amount = r["amount"]
+    return amount

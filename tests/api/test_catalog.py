@@ -10,11 +10,11 @@ import pytest
 import requests
 
 import openapi_contract
-from apihelp import delete, head_seq, problem, put_json, search_all
+from apihelp import (WEEKDAYS, day, delete, head_seq, plan_amount, problem, put_json,
+                     search_all)
 from openapi_contract import contract
 
 TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @pytest.fixture(autouse=True)
@@ -742,18 +742,6 @@ def test_rate_plan_validation(server):
 
 # ---- prices ----
 
-def day(s):
-    return datetime.date.fromisoformat(s)
-
-
-def plan_amount(rules, d):
-    """The reference: within a plan the last rule covering d wins."""
-    amount = None
-    for r in rules:
-        if day(r["from"]) <= d <= day(r["to"]) and \
-                WEEKDAYS[d.weekday()] in r.get("weekdays", WEEKDAYS):
-            amount = r["amount"]
-    return amount
 
 
 def expected_prices(plans, start, end):

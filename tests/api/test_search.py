@@ -14,10 +14,9 @@ import pytest
 import requests
 
 import openapi_contract
-from apihelp import delete, problem, qs, search_all
+from apihelp import WEEKDAYS, day, delete, plan_amount, problem, qs, search_all
 from conftest import BIN, Server
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ASCII_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
@@ -28,17 +27,6 @@ def _contract(monkeypatch):
 
 # ---- the reference model ----
 
-def day(s):
-    return datetime.date.fromisoformat(s)
-
-
-def plan_amount(rules, d):
-    amount = None
-    for r in rules:
-        if day(r["from"]) <= d <= day(r["to"]) and \
-                WEEKDAYS[d.weekday()] in r.get("weekdays", WEEKDAYS):
-            amount = r["amount"]
-    return amount
 
 
 def stay_total(product, start, end):
