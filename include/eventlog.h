@@ -33,6 +33,10 @@ enum event_type {
 	EVENT_RATE_PLAN_DELETED = 10,
 	EVENT_REVIEW_CREATED = 11,
 	EVENT_REVIEW_MODERATED = 12,
+	EVENT_INVENTORY_SET = 13,   /* staff changed capacity or restrictions */
+	EVENT_HOLD_CREATED = 14,    /* the hold document */
+	EVENT_HOLD_ENDED = 15,	    /* {id, state: released | expired | booked, booking_id} */
+	EVENT_BOOKING_CHANGED = 16, /* the whole booking document after each transition */
 };
 
 struct event {

@@ -82,4 +82,21 @@
 #define SEARCH_RANKED_MAX	1000 /* relevance ranks at most this many candidates */
 #define SEARCH_CURSOR_BYTES_MAX 1152
 
+/* Inventory, holds and bookings */
+#define INVENTORY_RANGE_DAYS_MAX  731  /* days one PUT /v1/inventory or GET covers */
+#define STAY_NIGHTS_MAX		  60   /* nights of one item of a hold */
+#define ADVANCE_DAYS_MAX	  1000 /* how far ahead an arrival may be */
+#define HOLD_ITEMS_MAX		  8
+#define HOLD_QTY_MAX		  100 /* units of one item */
+#define GUEST_NAME_CHARS_MAX	  200
+#define GUEST_EMAIL_BYTES_MAX	  254
+#define GUEST_PHONE_BYTES_MAX	  32
+#define IDEMPOTENCY_KEY_BYTES_MAX 128
+#define IDEMPOTENCY_TTL_S	  86400 /* a key's first answer is kept this long */
+#define PRINCIPAL_BYTES_MAX	  64
+#define SWEEP_INTERVAL_MS	  500 /* how often expired holds and keys are looked for */
+#define SWEEP_BATCH_MAX		  512 /* expiries handled per sweep command */
+#define PAYMENT_TOKEN_BYTES_MAX	  256
+#define BOOKINGS_PAGE_MAX	  100
+#define BOOKINGS_PAGE_DEFAULT	  20
 #endif

@@ -24,6 +24,8 @@ enum rsd_err {
 	RSD_ETIMEDOUT = -8,	/* a wait ran out (write is durable, not yet visible) */
 	RSD_ESHUTDOWN = -9,	/* the server is stopping */
 	RSD_EINTERNAL = -10,	/* a bug or an impossible state */
+	RSD_EMISMATCH = -11,	/* an idempotency key reused with a different request */
+	RSD_EPAYMENT = -12,	/* the payment was declined */
 };
 
 /* Returns a short English phrase for err; never NULL. */

@@ -18,10 +18,15 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi log;	  /* (origin, seq) -> event; eventlog.c */
-	MDB_dbi entities; /* entity id -> kind, version, deleted: existence and ETags */
-	MDB_dbi cursors;  /* peer or origin -> last seq applied or shipped */
-	MDB_dbi meta;	  /* name -> value: node id, schema version */
+	MDB_dbi log;	     /* (origin, seq) -> event; eventlog.c */
+	MDB_dbi entities;    /* entity id -> kind, version, deleted: existence and ETags */
+	MDB_dbi cursors;     /* peer or origin -> last seq applied or shipped */
+	MDB_dbi meta;	     /* name -> value: node id, schema version */
+	MDB_dbi inventory;   /* (product, day, slot) -> counter; inventory.c */
+	MDB_dbi holds;	     /* hold id -> hold document; hold.c */
+	MDB_dbi bookings;    /* booking id -> booking document (the saga's state); booking.c */
+	MDB_dbi idempotency; /* (principal, key) -> fingerprint and first outcome; idempotency.c */
+	MDB_dbi expiry;	     /* (expiry ms, kind, id) -> nothing: what the sweeper walks */
 	char node_id[NODE_ID_BYTES_MAX + 1];
 	uint64_t map_bytes;
 };
@@ -69,6 +74,23 @@ enum entity_kind {
 	ENTITY_REVIEW = 4,
 	ENTITY_REVIEW_KEY = 5, /* "rk:<product>:<author>" -> the review id in owner */
 };
+/*
+ * A worker's read-only transaction, kept reset between uses (MDB_NOTLS lets any thread
+ * renew it). begin renews (or first creates) it: a snapshot as of the latest commit;
+ * end resets it, releasing the snapshot so LMDB can reuse pages. Never held across an
+ * event-loop turn, so writers are never kept from reclaiming space.
+ */
+struct store_reader {
+	struct store *store;
+	MDB_txn *txn; /* NULL until first use */
+	int active;
+};
+/* Returns the snapshot's transaction, or NULL when LMDB refuses (logged). */
+MDB_txn *store_reader_begin(struct store_reader *r);
+void store_reader_end(struct store_reader *r);
+/* Aborts the transaction for good (worker exit). */
+void store_reader_close(struct store_reader *r);
+
 /* Reads id's record. Errors: RSD_ENOTFOUND, RSD_EIO. */
 int store_entity_get(MDB_txn *txn, struct store *s, const char *id, struct entity_rec *out);
 

@@ -148,6 +148,8 @@ int router_status(int err)
 	case RSD_ENOTFOUND: return 404;
 	case RSD_ECONFLICT: return 409;
 	case RSD_EPRECONDITION: return 412;
+	case RSD_EMISMATCH: return 422;
+	case RSD_EPAYMENT: return 402;
 	case RSD_EFULL: return 503;
 	case RSD_EBUSY: return 503;
 	case RSD_ETIMEDOUT: return 503;
@@ -164,6 +166,7 @@ const char *router_status_title(int status)
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 402: return "Payment Required";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -171,6 +174,7 @@ const char *router_status_title(int status)
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";

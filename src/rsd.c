@@ -28,6 +28,8 @@ const char *rsd_strerror(int err)
 	case RSD_ETIMEDOUT: return "timed out";
 	case RSD_ESHUTDOWN: return "shutting down";
 	case RSD_EINTERNAL: return "internal error";
+	case RSD_EMISMATCH: return "idempotency key reused with a different request";
+	case RSD_EPAYMENT: return "payment declined";
 	}
 	return "unknown error";
 }

@@ -38,7 +38,12 @@ static int open_dbs(struct store *s, MDB_txn *txn)
 	if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log)) ||
 	    (rc = mdb_dbi_open(txn, "entities", MDB_CREATE, &s->entities)) ||
 	    (rc = mdb_dbi_open(txn, "cursors", MDB_CREATE, &s->cursors)) ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)))
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) ||
+	    (rc = mdb_dbi_open(txn, "inventory", MDB_CREATE, &s->inventory)) ||
+	    (rc = mdb_dbi_open(txn, "holds", MDB_CREATE, &s->holds)) ||
+	    (rc = mdb_dbi_open(txn, "bookings", MDB_CREATE, &s->bookings)) ||
+	    (rc = mdb_dbi_open(txn, "idempotency", MDB_CREATE, &s->idempotency)) ||
+	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->expiry)))
 		return rc;
 	return MDB_SUCCESS;
 }
@@ -193,4 +198,32 @@ int store_entity_put(MDB_txn *txn, struct store *s, const char *id, const struct
 	MDB_val key = {.mv_size = strlen(id), .mv_data = (void *)id};
 	MDB_val val = {.mv_size = len, .mv_data = buf};
 	return store_err(mdb_put(txn, s->entities, &key, &val, 0));
+}
+
+MDB_txn *store_reader_begin(struct store_reader *r)
+{
+	RSD_ASSERT(!r->active);
+	int rc = r->txn ? mdb_txn_renew(r->txn)
+			: mdb_txn_begin(r->store->env, NULL, MDB_RDONLY, &r->txn);
+	if (rc) {
+		logger_log(LOGGER_ERROR, "LMDB read transaction: %s", mdb_strerror(rc));
+		return NULL;
+	}
+	r->active = 1;
+	return r->txn;
+}
+
+void store_reader_end(struct store_reader *r)
+{
+	if (r->active)
+		mdb_txn_reset(r->txn);
+	r->active = 0;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+	if (r->txn)
+		mdb_txn_abort(r->txn);
+	r->txn = NULL;
+	r->active = 0;
 }
