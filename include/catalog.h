@@ -99,4 +99,25 @@ int catalog_prices(struct readmodel_reader *r, const char *product_id, int32_t f
 const char *catalog_type_name(int type);
 int catalog_type_of(const char *name);
 
+/* What a stay of a product costs and on what terms, as the catalog says now. */
+struct catalog_quote {
+	char currency[4];
+	enum product_type type;
+	int64_t amount; /* sum of the nights' prices times qty, minor units */
+	int64_t nights_priced;
+	/* Cancellation terms from the product's attributes "cancellation_free_days" (free
+	 * until that many days before arrival; 0: always free) and "cancellation_fee_percent"
+	 * (of the item's amount after that; 100 when absent). */
+	int free_cancel_days;
+	int cancel_fee_percent;
+};
+
+/*
+ * Prices qty units of a live, active product for the nights [from_day, to_day).
+ * Errors: RSD_ENOTFOUND (no such live product), RSD_ECONFLICT (inactive, or a night has
+ * no price: it cannot be sold), RSD_EIO; f filled.
+ */
+int catalog_quote(struct readmodel_reader *r, const char *product_id, int32_t from_day,
+		  int32_t to_day, uint32_t qty, struct catalog_quote *out, struct rsd_fail *f);
+
 #endif

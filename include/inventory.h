@@ -71,7 +71,9 @@ uint32_t inventory_free(const struct inv_day *d, uint32_t overbooking);
 /*
  * Takes items[0..n) as held (as_sold: as sold) for every day, all or nothing, checking
  * stop-sell, closed-to-arrival/departure, length of stay and advance booking against
- * today. Writer thread, inside a transaction the caller aborts on error. On
+ * today. Writer thread. Every check runs before any write, so on RSD_ECONFLICT nothing
+ * has changed (the caller may go on to record the refusal); on other errors the caller
+ * aborts. On
  * RSD_ECONFLICT, f says why and *why (may be NULL) receives a JSON object
  * {"reason": "sold_out" | "stop_sell" | ..., "remaining": [{"product_id","date",
  * "available"}]} that the caller owns. Errors: RSD_ECONFLICT, RSD_EFULL, RSD_EIO.

@@ -91,6 +91,17 @@ void store_reader_end(struct store_reader *r);
 /* Aborts the transaction for good (worker exit). */
 void store_reader_close(struct store_reader *r);
 
+/*
+ * The expiry index: (ms, kind, id) keys the sweeper walks in time order. Writer thread.
+ * Errors: RSD_EFULL, RSD_EIO (a missing entry is not an error for del).
+ */
+enum expiry_kind { EXPIRY_HOLD = 1, EXPIRY_IDEMPOTENCY = 2 };
+#define EXPIRY_ID_BYTES_MAX 256
+int store_expiry_add(MDB_txn *txn, struct store *s, uint64_t ms, uint8_t kind, const void *id,
+		     size_t len);
+int store_expiry_del(MDB_txn *txn, struct store *s, uint64_t ms, uint8_t kind, const void *id,
+		     size_t len);
+
 /* Reads id's record. Errors: RSD_ENOTFOUND, RSD_EIO. */
 int store_entity_get(MDB_txn *txn, struct store *s, const char *id, struct entity_rec *out);
 

@@ -1185,3 +1185,56 @@ int catalog_prices(struct readmodel_reader *r, const char *product_id, int32_t f
 	*out = obj;
 	return RSD_OK;
 }
+
+int catalog_quote(struct readmodel_reader *r, const char *product_id, int32_t from_day,
+		  int32_t to_day, uint32_t qty, struct catalog_quote *out, struct rsd_fail *f)
+{
+	static const char product_sql[] =
+		"SELECT currency, status, type, doc ->> '$.attributes.cancellation_free_days',"
+		" doc ->> '$.attributes.cancellation_fee_percent'"
+		" FROM products WHERE id = ? AND deleted = 0";
+	static const char price_sql[] = "SELECT count(*), total(amount) FROM day_prices"
+					" WHERE product_id = ? AND day >= ? AND day < ?";
+	memset(out, 0, sizeof(*out));
+	sqlite3_stmt *st = readmodel_stmt(r, product_sql);
+	if (st == NULL)
+		return rsd_failf(f, RSD_EIO, "", "reading the catalog failed");
+	sqlite3_bind_text(st, 1, product_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rsd_failf(f, RSD_ENOTFOUND, "", "no product with id '%.48s'", product_id);
+	}
+	snprintf(out->currency, sizeof(out->currency), "%s", sqlite3_column_text(st, 0));
+	bool active = strcmp((const char *)sqlite3_column_text(st, 1), "active") == 0;
+	out->type = (enum product_type)catalog_type_of((const char *)sqlite3_column_text(st, 2));
+	out->free_cancel_days =
+		sqlite3_column_type(st, 3) == SQLITE_INTEGER ? (int)sqlite3_column_int(st, 3) : 0;
+	out->cancel_fee_percent =
+		sqlite3_column_type(st, 4) == SQLITE_INTEGER ? (int)sqlite3_column_int(st, 4) : 100;
+	sqlite3_reset(st);
+	if (out->free_cancel_days < 0 || out->free_cancel_days > ADVANCE_DAYS_MAX)
+		out->free_cancel_days = 0;
+	if (out->cancel_fee_percent < 0 || out->cancel_fee_percent > 100)
+		out->cancel_fee_percent = 100;
+	if (!active)
+		return rsd_failf(f, RSD_ECONFLICT, "", "product '%.48s' is not for sale (inactive)",
+				 product_id);
+	if ((st = readmodel_stmt(r, price_sql)) == NULL)
+		return rsd_failf(f, RSD_EIO, "", "reading the catalog failed");
+	sqlite3_bind_text(st, 1, product_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, from_day);
+	sqlite3_bind_int(st, 3, to_day);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->nights_priced = sqlite3_column_int64(st, 0);
+		out->amount = (int64_t)sqlite3_column_double(st, 1) * (int64_t)qty;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return rsd_failf(f, RSD_EIO, "", "reading the catalog failed");
+	if (out->nights_priced != to_day - from_day)
+		return rsd_failf(f, RSD_ECONFLICT, "",
+				 "product '%.48s' has no price on some night of the stay",
+				 product_id);
+	return RSD_OK;
+}

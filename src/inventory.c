@@ -221,39 +221,72 @@ static int fail_with(const char *reason, const struct inv_item *it, int index, c
 			 it->product_id);
 }
 
+/* Units that items[0..i) of the same request take of item i's product on day at its slot. */
+static uint32_t taken_before(const struct inv_item *items, int i, int32_t day)
+{
+	uint32_t sum = 0;
+	for (int j = 0; j < i; j++)
+		if (items[j].slot == items[i].slot && day >= items[j].from_day &&
+		    day < items[j].to_day && strcmp(items[j].product_id, items[i].product_id) == 0)
+			sum += items[j].qty;
+	return sum;
+}
+
+/* Checks item i of items against the counters, counting what earlier items take. */
+static int check_item(MDB_txn *txn, struct store *s, const struct inv_item *items, int i,
+		      int32_t today, cJSON **why, struct rsd_fail *f)
+{
+	const struct inv_item *it = &items[i];
+	const char *reason = NULL;
+	struct inv_product prod;
+	int err;
+	if ((err = check_restrictions(txn, s, it, today, &reason)) ||
+	    (err = inventory_product_get(txn, s, it->product_id, &prod)))
+		return err;
+	if (reason)
+		return fail_with(reason, it, i, why, NULL, f);
+	cJSON *short_of = NULL;
+	for (int32_t day = it->from_day; day < it->to_day; day++) {
+		struct inv_day d;
+		if ((err = inventory_day_get(txn, s, it->product_id, day, it->slot, &d))) {
+			cJSON_Delete(short_of);
+			return err;
+		}
+		if (d.flags & INV_STOP_SELL) {
+			cJSON_Delete(short_of);
+			return fail_with("stop_sell", it, i, why, NULL, f);
+		}
+		uint32_t available = inventory_free(&d, prod.overbooking);
+		uint32_t before = taken_before(items, i, day);
+		available = available > before ? available - before : 0;
+		if (available < it->qty) {
+			if (!short_of)
+				short_of = why_new("sold_out");
+			remaining_add(short_of, it->product_id, day, available);
+		}
+	}
+	return short_of ? fail_with("sold_out", it, i, why, short_of, f) : RSD_OK;
+}
+
 int inventory_take(MDB_txn *txn, struct store *s, const struct inv_item *items, int n,
 		   int32_t today, bool as_sold, cJSON **why, struct rsd_fail *f)
 {
 	if (why)
 		*why = NULL;
+	/* Every check before any write: a refusal leaves the transaction untouched, so the
+	 * caller can still record the refusal (an idempotency key's answer) in it. */
+	for (int i = 0; i < n; i++) {
+		int err = check_item(txn, s, items, i, today, why, f);
+		if (err)
+			return err;
+	}
 	for (int i = 0; i < n; i++) {
 		const struct inv_item *it = &items[i];
-		const char *reason = NULL;
-		struct inv_product prod;
-		int err;
-		if ((err = check_restrictions(txn, s, it, today, &reason)) ||
-		    (err = inventory_product_get(txn, s, it->product_id, &prod)))
-			return err;
-		if (reason)
-			return fail_with(reason, it, i, why, NULL, f);
-		cJSON *short_of = NULL;
 		for (int32_t day = it->from_day; day < it->to_day; day++) {
 			struct inv_day d;
-			if ((err = inventory_day_get(txn, s, it->product_id, day, it->slot, &d)))
+			int err = inventory_day_get(txn, s, it->product_id, day, it->slot, &d);
+			if (err)
 				return err;
-			if (d.flags & INV_STOP_SELL) {
-				cJSON_Delete(short_of);
-				return fail_with("stop_sell", it, i, why, NULL, f);
-			}
-			uint32_t available = inventory_free(&d, prod.overbooking);
-			if (available < it->qty) {
-				if (!short_of)
-					short_of = why_new("sold_out");
-				remaining_add(short_of, it->product_id, day, available);
-				continue;
-			}
-			if (short_of)
-				continue; /* only report the nights that are short */
 			if (as_sold)
 				d.sold += it->qty;
 			else
@@ -262,8 +295,6 @@ int inventory_take(MDB_txn *txn, struct store *s, const struct inv_item *items, 
 			if ((err = day_put(txn, s, it->product_id, day, it->slot, &d)))
 				return err;
 		}
-		if (short_of)
-			return fail_with("sold_out", it, i, why, short_of, f);
 	}
 	return RSD_OK;
 }

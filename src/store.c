@@ -227,3 +227,30 @@ void store_reader_close(struct store_reader *r)
 	r->txn = NULL;
 	r->active = 0;
 }
+
+static size_t expiry_key(unsigned char *key, uint64_t ms, uint8_t kind, const void *id, size_t len)
+{
+	RSD_ASSERT(len <= EXPIRY_ID_BYTES_MAX);
+	rsd_put_be64(key, ms);
+	key[8] = kind;
+	memcpy(key + 9, id, len);
+	return 9 + len;
+}
+
+int store_expiry_add(MDB_txn *txn, struct store *s, uint64_t ms, uint8_t kind, const void *id,
+		     size_t len)
+{
+	unsigned char key[9 + EXPIRY_ID_BYTES_MAX];
+	MDB_val k = {.mv_size = expiry_key(key, ms, kind, id, len), .mv_data = key};
+	MDB_val v = {.mv_size = 0, .mv_data = ""};
+	return store_err(mdb_put(txn, s->expiry, &k, &v, 0));
+}
+
+int store_expiry_del(MDB_txn *txn, struct store *s, uint64_t ms, uint8_t kind, const void *id,
+		     size_t len)
+{
+	unsigned char key[9 + EXPIRY_ID_BYTES_MAX];
+	MDB_val k = {.mv_size = expiry_key(key, ms, kind, id, len), .mv_data = key};
+	int rc = mdb_del(txn, s->expiry, &k, NULL);
+	return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+}
