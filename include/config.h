@@ -17,7 +17,7 @@
 #include "logger.h"
 
 #define CONFIG_ORIGIN_BYTES_MAX 300
-#define CONFIG_KEYS_MAX		16
+#define CONFIG_KEYS_MAX		32
 
 struct config {
 	char listen[300];      /* as given, e.g. "127.0.0.1:8080" or "[::1]:8080" */
@@ -34,6 +34,11 @@ struct config {
 	int conns_per_addr_max;
 	int map_size_mb;
 	int projector_wait_ms;
+	int hold_ttl_s;
+	char payment_url[512]; /* "" : no external payment service (method http refused) */
+	int payment_timeout_ms;
+	int payment_attempts;
+	int booking_wait_ms;
 	/* Where each key's value came from, indexed like the key table: for error messages. */
 	char origin[CONFIG_KEYS_MAX][CONFIG_ORIGIN_BYTES_MAX];
 };

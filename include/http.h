@@ -12,11 +12,13 @@
 #define RSD_HTTP_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "arena.h"
 #include "config.h"
+#include "idempotency.h"
 #include "projector.h"
 #include "readmodel.h"
 #include "rsd.h"
@@ -64,16 +66,25 @@ uint64_t http_connections_refused(void);
 struct server *http_req_server(struct http_req *req);
 struct arena *http_req_arena(struct http_req *req);
 struct readmodel_reader *http_req_reader(struct http_req *req);
+/* Who is asking: the namespace of Idempotency-Keys and the owner of holds and bookings. */
+const char *http_req_principal(struct http_req *req);
+/* The worker's LMDB snapshot holder (store.h): begin, read, end within one handler call. */
+struct store_reader *http_req_state(struct http_req *req);
 /* The worker's cache of serialized replies (readcache.h). */
 struct readcache *http_req_cache(struct http_req *req);
 const char *http_req_param(struct http_req *req, const char *name);
 /* The decoded value of query parameter name, or NULL. */
 const char *http_req_query(struct http_req *req, const char *name);
+/* Reads query parameter name as a date YYYY-MM-DD (price.h's day number). Errors:
+ * RSD_EINVAL with f filled when it is missing or not a date. */
+int http_req_query_date(struct http_req *req, const char *name, int32_t *day, struct rsd_fail *f);
 /* Fails (RSD_EINVAL, field named) when the query holds a parameter not in allowed. */
 int http_req_query_only(struct http_req *req, const char *const *allowed, struct rsd_fail *f);
 const char *http_req_header(struct http_req *req, const char *name);
 const char *http_req_body(struct http_req *req, size_t *len);
 const char *http_req_method(struct http_req *req);
+/* The decoded path, without the query. */
+const char *http_req_path(struct http_req *req);
 
 /* Copies the query's parameters in order into names/values (at most max); returns how many
  * the query has, which may exceed max. Duplicates are kept. */
@@ -109,6 +120,13 @@ void http_reply_text(struct http_req *req, int status, const char *content_type,
 void http_reply_accepted(struct http_req *req, const char *id, uint64_t version,
 			 const char *location);
 
+/*
+ * Replies what a command decided (idempotency.h): a success with its status, JSON body and
+ * Location, or a problem document for its error with the body's members added. The same
+ * outcome always gives the same bytes, which is what a replayed Idempotency-Key needs.
+ */
+void http_reply_outcome(struct http_req *req, const struct outcome *o);
+
 /* Replies a problem document for err (status chosen by router_status). */
 void http_reply_error(struct http_req *req, int err, const struct rsd_fail *f);
 /* Replies a problem document with an explicit status. */
@@ -121,5 +139,19 @@ void http_reply_problem(struct http_req *req, int status, const char *detail, co
  */
 void http_submit(struct http_req *req, struct command *cmd,
 		 void (*then)(struct http_req *req, struct command *cmd, int result));
+
+/*
+ * Parks the request: fn(req, arg, false) runs on its thread after timeout_ms, fn(.., true)
+ * once http_req_unpark is called (from any thread), whichever comes first; after a
+ * timeout an unpark still calls fn again. For waits on other threads (saga.h).
+ */
+void http_req_park(struct http_req *req, int timeout_ms,
+		   void (*fn)(struct http_req *req, void *arg, bool woken), void *arg);
+void http_req_unpark(struct http_req *req);
+
+/* http_submit for a command whose reply reads LMDB only: then runs once the commit is
+ * durable, without waiting for the read model. */
+void http_submit_durable(struct http_req *req, struct command *cmd,
+			 void (*then)(struct http_req *req, struct command *cmd, int result));
 
 #endif

@@ -11,6 +11,7 @@
 #ifndef RSD_IDEMPOTENCY_H
 #define RSD_IDEMPOTENCY_H
 
+#include <cjson/cJSON.h>
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -64,6 +65,20 @@ int idempotency_check(MDB_txn *txn, struct store *s, const struct idem_key *k, u
  * first_ms (the time of its first use). Errors: RSD_EFULL, RSD_EIO. */
 int idempotency_put(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t first_ms,
 		    const struct outcome *o);
+
+/* Records o under k when the request has a key (a no-op otherwise). */
+int idempotency_remember(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
+			 const struct outcome *o);
+
+/* Makes a refusal the outcome o (err, f, and extra problem members, which it takes and may
+ * be NULL) and records it under k: a refusal is the key's answer as much as a success. */
+int idempotency_refuse(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
+		       struct outcome *o, int err, const struct rsd_fail *f, cJSON *extra);
+
+/* Completes a running record of (principal, key) with o, keeping its fingerprint and first
+ * use; a record that is gone (expired) is left gone. Errors: RSD_EFULL, RSD_EIO. */
+int idempotency_finish(MDB_txn *txn, struct store *s, const char *principal, const char *key,
+		       const struct outcome *o);
 
 /* The sweeper: deletes the record whose expiry entry is id[0..len) if it expired at ms. */
 int idempotency_expire(MDB_txn *txn, struct store *s, const void *id, size_t len, uint64_t ms);

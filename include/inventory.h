@@ -129,14 +129,15 @@ void inventory_cmd_init(struct inventory_cmd *ic, const struct inventory_set *se
 /*
  * The inventory document of product over [from_day, to_day) at slot, read in txn:
  * {product_id, version, overbooking, days: [...]}. *version receives the inventory
- * version. Errors: RSD_EIO.
+ * version. Errors: RSD_ENOTFOUND (no such live product), RSD_EIO.
  */
 int inventory_doc(MDB_txn *txn, struct store *s, const char *product, int32_t from_day,
 		  int32_t to_day, uint16_t slot, cJSON **out, uint64_t *version);
 
 /*
  * Availability of qty units of product for [from_day, to_day) at slot as a guest asks
- * it: the same checks inventory_take makes, without taking. Errors: RSD_EIO.
+ * it: the same checks inventory_take makes, without taking. Errors: RSD_ENOTFOUND (no
+ * such live product), RSD_EIO.
  */
 int inventory_availability(MDB_txn *txn, struct store *s, const struct inv_item *item,
 			   int32_t today, cJSON **out);

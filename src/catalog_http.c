@@ -168,16 +168,6 @@ void catalog_http_product_delete(struct http_req *req)
 }
 
 /* Reads a required date parameter. */
-static int query_date(struct http_req *req, const char *name, int32_t *day, struct rsd_fail *f)
-{
-	const char *v = http_req_query(req, name);
-	if (v == NULL)
-		return rsd_failf(f, RSD_EINVAL, name, "'%s' is required (YYYY-MM-DD)", name);
-	if (price_parse_date(v, day) != RSD_OK)
-		return rsd_failf(f, RSD_EINVAL, name, "'%s' must be a date YYYY-MM-DD", name);
-	return RSD_OK;
-}
-
 void catalog_http_prices(struct http_req *req)
 {
 	static const char *const allowed[] = {"from", "to", NULL};
@@ -187,8 +177,8 @@ void catalog_http_prices(struct http_req *req)
 	if (id == NULL)
 		return;
 	int err = http_req_query_only(req, allowed, &f);
-	if (!err && !(err = query_date(req, "from", &from, &f)) &&
-	    !(err = query_date(req, "to", &to, &f)) &&
+	if (!err && !(err = http_req_query_date(req, "from", &from, &f)) &&
+	    !(err = http_req_query_date(req, "to", &to, &f)) &&
 	    (to <= from || to - from > PRICE_QUERY_DAYS_MAX))
 		err = rsd_failf(&f, RSD_EINVAL, "to",
 				"'to' must come after 'from', at most %d days later",

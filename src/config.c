@@ -58,6 +58,23 @@ INT_PARSER(parse_conns_max, conns_max, 16, CONN_ADDR_SLOTS / 2)
 INT_PARSER(parse_conns_per_addr, conns_per_addr_max, 1, 1000000)
 INT_PARSER(parse_map_size, map_size_mb, 1, 1024 * 1024)
 INT_PARSER(parse_projector_wait, projector_wait_ms, 10, 600000)
+INT_PARSER(parse_hold_ttl, hold_ttl_s, 1, 86400)
+INT_PARSER(parse_payment_timeout, payment_timeout_ms, 50, 120000)
+INT_PARSER(parse_payment_attempts, payment_attempts, 1, 50)
+INT_PARSER(parse_booking_wait, booking_wait_ms, 0, 120000)
+
+/* "" or http://HOST:PORT[/PATH]: the payment service is on the resort's network. */
+static bool parse_payment_url(struct config *c, const char *value, char *why, size_t whylen)
+{
+	if (value[0] && (strncmp(value, "http://", 7) != 0 || value[7] == '\0' ||
+			 strlen(value) >= sizeof(c->payment_url) || strpbrk(value, " \t\"'"))) {
+		snprintf(why, whylen, "expected http://HOST:PORT[/PATH] or nothing, got '%.64s'",
+			 value);
+		return false;
+	}
+	snprintf(c->payment_url, sizeof(c->payment_url), "%s", value);
+	return true;
+}
 
 static bool parse_body_max(struct config *c, const char *value, char *why, size_t whylen)
 {
@@ -155,6 +172,15 @@ static const struct config_key keys[] = {
 	{"map_size_mb", parse_map_size, "1024", "LMDB map size; writes past it answer 503"},
 	{"projector_wait_ms", parse_projector_wait, "5000",
 	 "how long a write waits to become readable before answering 202"},
+	{"hold_ttl_s", parse_hold_ttl, "600", "seconds a hold keeps its units before it expires"},
+	{"payment_url", parse_payment_url, "",
+	 "base URL of the payment service for payment method http; empty: desk only"},
+	{"payment_timeout_ms", parse_payment_timeout, "3000",
+	 "how long one call to the payment service may take"},
+	{"payment_attempts", parse_payment_attempts, "4",
+	 "calls of an authorize before the booking fails and is voided"},
+	{"booking_wait_ms", parse_booking_wait, "8000",
+	 "how long POST /v1/bookings waits for the payment before answering 202"},
 };
 #define KEYS_COUNT (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(KEYS_COUNT <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

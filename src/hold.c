@@ -285,28 +285,6 @@ static cJSON *hold_doc(const struct hold_cmd *hc, const char *id, uint64_t now_m
 	return d;
 }
 
-/* Records the outcome under the request's key, when it has one. */
-static int remember(struct writer_txn *wt, const struct idem_key *idem, uint64_t now_ms,
-		    const struct outcome *o)
-{
-	return idem->present ? idempotency_put(wt->txn, wt->store, idem, now_ms, o) : RSD_OK;
-}
-
-/* A refusal becomes the outcome (and the key's answer), not an error of the command. */
-static int refuse(struct writer_txn *wt, const struct idem_key *idem, uint64_t now_ms,
-		  struct outcome *o, int err, const struct rsd_fail *f, cJSON *extra)
-{
-	outcome_release(o);
-	o->err = err;
-	o->fail = *f;
-	if (extra) {
-		o->body = json_print(extra);
-		o->len = strlen(o->body);
-		cJSON_Delete(extra);
-	}
-	return remember(wt, idem, now_ms, o);
-}
-
 static int hold_apply(struct writer_txn *wt, struct command *cmd)
 {
 	struct hold_cmd *hc = (struct hold_cmd *)cmd;
@@ -328,7 +306,8 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	struct rsd_fail f = {0};
 	err = inventory_take(wt->txn, wt->store, items, hc->req.n, hc->today, false, &why, &f);
 	if (err == RSD_ECONFLICT)
-		return refuse(wt, &hc->idem, now_ms, &hc->out, err, &f, why);
+		return idempotency_refuse(wt->txn, wt->store, &hc->idem, now_ms, &hc->out, err, &f,
+					  why);
 	if (err)
 		return err;
 	char id[ENTITY_ID_BYTES_MAX + 1];
@@ -343,7 +322,7 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	char *text = json_print(doc);
 	outcome_set(&hc->out, 201, text, strlen(text));
 	snprintf(hc->out.location, sizeof(hc->out.location), "/v1/holds/%s", id);
-	if ((err = remember(wt, &hc->idem, now_ms, &hc->out)) == RSD_OK)
+	if ((err = idempotency_remember(wt->txn, wt->store, &hc->idem, now_ms, &hc->out)) == RSD_OK)
 		err = writer_emit(wt, EVENT_HOLD_CREATED, text, strlen(text), NULL);
 	cJSON_free(text);
 	cJSON_Delete(doc);

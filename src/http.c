@@ -46,6 +46,7 @@
 #include "logger.h"
 #include "metrics.h"
 #include "readcache.h"
+#include "price.h"
 #include "router.h"
 #include "banned.h"
 
@@ -91,6 +92,9 @@ struct http_req {
 	void (*then)(struct http_req *, struct command *, int);
 	struct projector_waiter waiter;
 	_Atomic int stage; /* 0 submitted, 1 committed, 2 visible */
+	bool durable_only; /* reply once committed: the reply reads LMDB, not the read model */
+	void (*park_fn)(struct http_req *, void *, bool); /* http_req_park's */
+	void *park_arg;
 	int wait_result;
 	struct http_req *prev, *next; /* the worker's list of live requests, or its pool */
 	/* The arena's first block, last so that reuse clears only what comes before it. */
@@ -107,6 +111,7 @@ struct worker {
 	struct event *stop_ev;
 	struct event *flush_ev; /* writes buffered access lines every ACCESS_LOG_FLUSH_MS */
 	struct readmodel_reader reader;
+	struct store_reader state; /* LMDB snapshots of this worker's handlers */
 	struct readcache *cache;
 	/* evcon -> conn, open addressing with tombstones; worker thread only */
 	struct conn **map;
@@ -625,6 +630,65 @@ void http_reply_error(struct http_req *req, int err, const struct rsd_fail *f)
 			   f ? f->field : NULL);
 }
 
+void http_reply_outcome(struct http_req *req, const struct outcome *o)
+{
+	if (o->err == RSD_OK) {
+		if (o->location[0])
+			http_header_add(req, "Location", o->location);
+		http_header_add(req, "Cache-Control", "no-store");
+		send_reply(req, o->status, "application/json", o->body, o->len);
+		return;
+	}
+	int status = router_status(o->err);
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "type", "about:blank");
+	cJSON_AddStringToObject(p, "title", router_status_title(status));
+	cJSON_AddNumberToObject(p, "status", status);
+	cJSON_AddStringToObject(p, "detail",
+				o->fail.detail[0] ? o->fail.detail : rsd_strerror(o->err));
+	if (o->fail.field[0])
+		cJSON_AddStringToObject(p, "field", o->fail.field);
+	cJSON *extra = o->len ? cJSON_ParseWithLength(o->body, o->len) : NULL, *member;
+	cJSON_ArrayForEach(member, extra)
+	{
+		if (!cJSON_GetObjectItem(p, member->string))
+			cJSON_AddItemToObject(p, member->string, cJSON_Duplicate(member, 1));
+	}
+	cJSON_Delete(extra);
+	char *text = cJSON_PrintUnformatted(p);
+	send_reply(req, status, "application/problem+json", text, strlen(text));
+	cJSON_free(text);
+	cJSON_Delete(p);
+}
+
+int http_req_query_date(struct http_req *req, const char *name, int32_t *day, struct rsd_fail *f)
+{
+	const char *v = http_req_query(req, name);
+	if (v == NULL)
+		return rsd_failf(f, RSD_EINVAL, name, "'%s' is required (YYYY-MM-DD)", name);
+	if (price_parse_date(v, day) != RSD_OK)
+		return rsd_failf(f, RSD_EINVAL, name, "'%s' must be a date YYYY-MM-DD", name);
+	return RSD_OK;
+}
+
+const char *http_req_principal(struct http_req *req)
+{
+	(void)req;
+	/* Sign-in (issue 5) makes this the token's subject; until then every caller is the
+	 * same anonymous principal, so Idempotency-Keys share one namespace. */
+	return "anonymous";
+}
+
+const char *http_req_path(struct http_req *req)
+{
+	return req->path;
+}
+
+struct store_reader *http_req_state(struct http_req *req)
+{
+	return &req->w->state;
+}
+
 void http_header_add(struct http_req *req, const char *name, const char *value)
 {
 	if (req->ev)
@@ -954,7 +1018,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	struct command *cmd = req->cmd;
 	int stage = atomic_load(&req->stage);
 	if (stage == 1) {
-		if (cmd->result != RSD_OK || cmd->last_seq == 0) {
+		if (cmd->result != RSD_OK || cmd->last_seq == 0 || req->durable_only) {
 			req->then(req, cmd, cmd->result);
 			return;
 		}
@@ -982,11 +1046,45 @@ static void visible_cb(struct projector_waiter *wt, int result)
 	event_active(req->wake, EV_TIMEOUT, 0);
 }
 
+static void park_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	struct http_req *req = arg;
+	req->park_fn(req, req->park_arg, (what & EV_READ) != 0);
+}
+
+void http_req_park(struct http_req *req, int timeout_ms,
+		   void (*fn)(struct http_req *req, void *arg, bool woken), void *arg)
+{
+	req->park_arg = arg;
+	if (req->wake)
+		event_free(req->wake);
+	req->park_fn = fn;
+	req->wake = event_new(req->w->base, -1, 0, park_cb, req);
+	event_priority_set(req->wake, PRIORITY_NORMAL);
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	event_add(req->wake, &tv);
+}
+
+void http_req_unpark(struct http_req *req)
+{
+	event_active(req->wake, EV_READ, 0);
+}
+
+void http_submit_durable(struct http_req *req, struct command *cmd,
+			 void (*then)(struct http_req *req, struct command *cmd, int result))
+{
+	req->durable_only = true;
+	http_submit(req, cmd, then);
+}
+
 void http_submit(struct http_req *req, struct command *cmd,
 		 void (*then)(struct http_req *req, struct command *cmd, int result))
 {
 	req->cmd = cmd;
 	req->then = then;
+	if (req->wake)
+		event_free(req->wake);
 	req->wake = event_new(req->w->base, -1, 0, wake_cb, req);
 	event_priority_set(req->wake, PRIORITY_NORMAL);
 	req->waiter.fn = visible_cb;
@@ -1075,6 +1173,7 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
 	w->cache = readcache_new(READCACHE_SLOTS);
+	w->state.store = G.srv->store;
 	int err = readmodel_reader_open(&w->reader, G.srv->catalog_path, f);
 	if (err)
 		return err;
@@ -1224,6 +1323,7 @@ void http_free(void)
 			w->pool = next;
 		}
 		readmodel_reader_close(&w->reader);
+		store_reader_close(&w->state);
 		free(w->map);
 		event_base_free(w->base);
 	}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "banned.h"
 
 #define HEAD_BYTES	     (8 + 1 + 1 + 2 + 32)
@@ -190,4 +191,41 @@ int idempotency_expire(MDB_txn *txn, struct store *s, const void *id, size_t len
 	if (rsd_get_be64(mv.mv_data) + (uint64_t)IDEMPOTENCY_TTL_S * 1000 > ms)
 		return RSD_OK;
 	return store_err(mdb_del(txn, s->idempotency, &mk, NULL));
+}
+
+int idempotency_remember(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
+			 const struct outcome *o)
+{
+	return k->present ? idempotency_put(txn, s, k, now_ms, o) : RSD_OK;
+}
+
+int idempotency_refuse(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
+		       struct outcome *o, int err, const struct rsd_fail *f, cJSON *extra)
+{
+	outcome_release(o);
+	o->err = err;
+	o->fail = *f;
+	if (extra) {
+		o->body = json_print(extra);
+		o->len = strlen(o->body);
+		cJSON_Delete(extra);
+	}
+	return idempotency_remember(txn, s, k, now_ms, o);
+}
+
+int idempotency_finish(MDB_txn *txn, struct store *s, const char *principal, const char *key,
+		       const struct outcome *o)
+{
+	struct idem_key k = {.present = true};
+	snprintf(k.principal, sizeof(k.principal), "%s", principal);
+	snprintf(k.key, sizeof(k.key), "%s", key);
+	unsigned char rk[RECORD_KEY_BYTES_MAX];
+	MDB_val mk = {.mv_size = record_key(&k, rk), .mv_data = rk}, mv;
+	int rc = mdb_get(txn, s->idempotency, &mk, &mv);
+	if (rc == MDB_NOTFOUND)
+		return RSD_OK;
+	if (rc || mv.mv_size < HEAD_BYTES)
+		return RSD_EIO;
+	memcpy(k.fingerprint, (unsigned char *)mv.mv_data + 12, 32);
+	return idempotency_put(txn, s, &k, rsd_get_be64(mv.mv_data), o);
 }

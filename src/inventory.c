@@ -644,11 +644,25 @@ static cJSON *day_json(int32_t day, const struct inv_day *d, uint32_t overbookin
 	return o;
 }
 
+/* RSD_OK when product is a live product in txn, else RSD_ENOTFOUND (or RSD_EIO). */
+static int live_product(MDB_txn *txn, struct store *s, const char *product)
+{
+	struct entity_rec rec;
+	int err = store_entity_get(txn, s, product, &rec);
+	if (!err && (rec.kind != ENTITY_PRODUCT || rec.deleted))
+		err = RSD_ENOTFOUND;
+	return err;
+}
+
 int inventory_doc(MDB_txn *txn, struct store *s, const char *product, int32_t from_day,
 		  int32_t to_day, uint16_t slot, cJSON **out, uint64_t *version)
 {
 	struct inv_product prod;
-	int err = inventory_product_get(txn, s, product, &prod);
+	int err = live_product(txn, s, product);
+	if (err)
+		return err;
+	if ((err = inventory_product_get(txn, s, product, &prod)))
+		return err;
 	if (err)
 		return err;
 	cJSON *doc = cJSON_CreateObject();
@@ -679,7 +693,8 @@ int inventory_availability(MDB_txn *txn, struct store *s, const struct inv_item 
 	struct inv_product prod;
 	const char *reason = NULL;
 	int err;
-	if ((err = inventory_product_get(txn, s, it->product_id, &prod)) ||
+	if ((err = live_product(txn, s, it->product_id)) ||
+	    (err = inventory_product_get(txn, s, it->product_id, &prod)) ||
 	    (err = check_restrictions(txn, s, it, today, &reason)))
 		return err;
 	cJSON *doc = cJSON_CreateObject();

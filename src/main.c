@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "projector.h"
 #include "readmodel.h"
+#include "saga.h"
 #include "store.h"
 #include "writer.h"
 #include "banned.h"
@@ -452,6 +453,12 @@ static int cmd_serve(struct config *c, bool demo)
 	int rc = demo ? load_demo(srv.writer, s.projector, &s.store) : 0;
 	struct rsd_fail f = {0};
 	srv.metrics = metrics_new(c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN));
+	bool saga_running = false;
+	if (rc == 0 && saga_start(&s.store, srv.writer, c, &f) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", f.detail);
+		rc = 2;
+	}
+	saga_running = rc == 0;
 	if (rc == 0 && http_start(&srv, &f) != RSD_OK) {
 		fprintf(stderr, "resortd: %s\n", f.detail);
 		rc = 1;
@@ -465,6 +472,8 @@ static int cmd_serve(struct config *c, bool demo)
 		http_stop_accepting();
 		http_drain(SHUTDOWN_GRACE_MS);
 	}
+	if (saga_running)
+		saga_stop();	 /* its calls in flight end and their steps commit first */
 	writer_free(srv.writer); /* its last completions still reach the running loops */
 	srv.writer = NULL;
 	if (rc == 0)

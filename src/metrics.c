@@ -16,7 +16,7 @@
 #include "writer.h"
 #include "banned.h"
 
-#define ROUTES_TRACKED	32 /* routes + 1 for unmatched */
+#define ROUTES_TRACKED	64 /* routes + 1 for unmatched */
 #define METHODS_TRACKED 8
 static const int statuses[] = {200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409,
 			       412, 413, 414, 415, 422, 429, 431, 500, 501, 503, 0 /* other */};

@@ -12,8 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "booking_http.h"
 #include "catalog_http.h"
 #include "http.h"
+#include "inventory_http.h"
 #include "resort_http.h"
 #include "rsd.h"
 #include "status_http.h"
@@ -63,6 +65,30 @@ const struct route router_routes[] = {
 	 ROUTE_NO_BODY},
 	{METHOD_PATCH, "/v1/reviews/{id}", catalog_http_review_moderate, ROLE_STAFF,
 	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_PUT, "/v1/inventory/{id}", inventory_http_put, ROLE_MANAGER,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/inventory/{id}", inventory_http_get, ROLE_STAFF,
+	 ROUTE_NO_BODY},
+	{METHOD_GET | METHOD_HEAD, "/v1/availability", inventory_http_availability, ROLE_PUBLIC,
+	 ROUTE_NO_BODY},
+	{METHOD_POST, "/v1/holds", booking_http_hold_create, ROLE_GUEST,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/holds/{id}", booking_http_hold_get, ROLE_GUEST,
+	 ROUTE_NO_BODY},
+	{METHOD_DELETE, "/v1/holds/{id}", booking_http_hold_release, ROLE_GUEST,
+	 ROUTE_NO_BODY | ROUTE_WRITES},
+	{METHOD_POST, "/v1/bookings", booking_http_create, ROLE_GUEST,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_GET | METHOD_HEAD, "/v1/bookings/{id}", booking_http_get, ROLE_GUEST,
+	 ROUTE_NO_BODY},
+	{METHOD_POST, "/v1/bookings/{id}/cancel", booking_http_cancel, ROLE_GUEST, ROUTE_WRITES},
+	{METHOD_POST, "/v1/bookings/{id}/change-dates", booking_http_change_dates, ROLE_GUEST,
+	 ROUTE_JSON_BODY | ROUTE_WRITES},
+	{METHOD_POST, "/v1/bookings/{id}/check-in", booking_http_check_in, ROLE_STAFF,
+	 ROUTE_WRITES},
+	{METHOD_POST, "/v1/bookings/{id}/check-out", booking_http_check_out, ROLE_STAFF,
+	 ROUTE_WRITES},
+	{METHOD_POST, "/v1/bookings/{id}/no-show", booking_http_no_show, ROLE_STAFF, ROUTE_WRITES},
 };
 const int router_routes_count = (int)(sizeof(router_routes) / sizeof(router_routes[0]));
 

@@ -1,0 +1,740 @@
+/*
+ * booking.c — the booking saga's state transitions, each one writer command (see
+ * booking.h). Invariants every transition keeps, in one transaction with its event:
+ * a booking's items are exactly what it holds (payment_pending) or has sold (confirmed,
+ * checked_in, no_show) in the counters; a request's Idempotency-Key answer is written
+ * with the transition that decides it.
+ */
+#include "booking.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eventlog.h"
+#include "json.h"
+#include "price.h"
+#include "banned.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- documents --- */
+
+int booking_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc)
+{
+	if (strlen(id) > ENTITY_ID_BYTES_MAX)
+		return RSD_ENOTFOUND;
+	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id}, v;
+	int rc = mdb_get(txn, s->bookings, &k, &v);
+	if (rc)
+		return store_err(rc);
+	*doc = cJSON_ParseWithLength(v.mv_data, v.mv_size);
+	return *doc ? RSD_OK : RSD_EIO;
+}
+
+int booking_get(MDB_txn *txn, struct store *s, const char *id, char **json, size_t *len)
+{
+	if (strlen(id) > ENTITY_ID_BYTES_MAX)
+		return RSD_ENOTFOUND;
+	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id}, v;
+	int rc = mdb_get(txn, s->bookings, &k, &v);
+	if (rc)
+		return store_err(rc);
+	*json = rsd_strndup(v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	return RSD_OK;
+}
+
+static const char *get_state(const cJSON *doc)
+{
+	const char *s = json_get_string(doc, "state");
+	return s ? s : "";
+}
+
+static const char *pay_state(const cJSON *doc)
+{
+	const char *s = json_get_string(cJSON_GetObjectItem(doc, "payment"), "state");
+	return s ? s : "";
+}
+
+static void set_string(cJSON *obj, const char *name, const char *value)
+{
+	cJSON *v = value ? cJSON_CreateString(value) : cJSON_CreateNull();
+	if (cJSON_GetObjectItem(obj, name))
+		cJSON_ReplaceItemInObject(obj, name, v);
+	else
+		cJSON_AddItemToObject(obj, name, v);
+}
+
+static void set_number(cJSON *obj, const char *name, double value)
+{
+	cJSON *v = cJSON_CreateNumber(value);
+	if (cJSON_GetObjectItem(obj, name))
+		cJSON_ReplaceItemInObject(obj, name, v);
+	else
+		cJSON_AddItemToObject(obj, name, v);
+}
+
+/* The "sg:<id>" entry that lists a booking with payment work left. */
+static int saga_mark(MDB_txn *txn, struct store *s, const char *id, bool pending)
+{
+	char key[ENTITY_ID_BYTES_MAX + 4];
+	int n = snprintf(key, sizeof(key), "sg:%s", id);
+	MDB_val k = {.mv_size = (size_t)n, .mv_data = key}, v = {.mv_size = 0, .mv_data = ""};
+	if (pending)
+		return store_err(mdb_put(txn, s->meta, &k, &v, 0));
+	int rc = mdb_del(txn, s->meta, &k, NULL);
+	return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+}
+
+int booking_pending_sagas(MDB_txn *txn, struct store *s, void (*fn)(const char *id, void *arg),
+			  void *arg)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->meta, &c);
+	if (rc)
+		return store_err(rc);
+	MDB_val k = {.mv_size = 3, .mv_data = "sg:"}, v;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size > 3 && memcmp(k.mv_data, "sg:", 3) == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char id[ENTITY_ID_BYTES_MAX + 1];
+		size_t n =
+			k.mv_size - 3 > ENTITY_ID_BYTES_MAX ? ENTITY_ID_BYTES_MAX : k.mv_size - 3;
+		memcpy(id, (char *)k.mv_data + 3, n);
+		id[n] = '\0';
+		fn(id, arg);
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+}
+
+/* Bumps version and updated_at, stores the booking and emits it as an event. */
+static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms)
+{
+	char now[32];
+	rsd_time_format(now_ms, now, sizeof(now));
+	set_string(doc, "updated_at", now);
+	cJSON *version = cJSON_GetObjectItem(doc, "version");
+	set_number(doc, "version", version ? version->valuedouble + 1 : 1);
+	char *text = json_print(doc);
+	size_t len = strlen(text);
+	const char *id = json_get_string(doc, "id");
+	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
+	MDB_val v = {.mv_size = len, .mv_data = text};
+	int err = store_err(mdb_put(wt->txn, wt->store->bookings, &k, &v, 0));
+	if (!err)
+		err = writer_emit(wt, EVENT_BOOKING_CHANGED, text, len, NULL);
+	cJSON_free(text);
+	return err;
+}
+
+void booking_outcome(const cJSON *doc, struct outcome *out)
+{
+	const char *state = get_state(doc);
+	outcome_release(out);
+	memset(out, 0, sizeof(*out));
+	if (strcmp(state, "failed") == 0) {
+		const char *why = json_get_string(doc, "failure");
+		out->err = RSD_EPAYMENT;
+		rsd_failf(&out->fail, RSD_EPAYMENT, "payment", "%s",
+			  why && strcmp(why, "declined") == 0
+				  ? "the payment was declined; the hold is released"
+				  : "the payment service did not answer in time; nothing is charged"
+				    " and the hold is released");
+		cJSON *extra = cJSON_CreateObject();
+		cJSON_AddStringToObject(extra, "booking_id", json_get_string(doc, "id"));
+		out->body = json_print(extra);
+		out->len = strlen(out->body);
+		cJSON_Delete(extra);
+		return;
+	}
+	char *text = json_print(doc);
+	outcome_set(out, strcmp(state, "payment_pending") == 0 ? 202 : 201, text, strlen(text));
+	cJSON_free(text);
+	snprintf(out->location, sizeof(out->location), "/v1/bookings/%s",
+		 json_get_string(doc, "id"));
+}
+
+/* --- POST /v1/bookings --- */
+
+static const struct json_field booking_fields[] = {
+	{"hold_id", JSON_STRING, JSON_REQUIRED, 1, ENTITY_ID_BYTES_MAX},
+	{"payment", JSON_OBJECT, JSON_REQUIRED, 0, 0},
+	{"guest", JSON_OBJECT, 0, 0, 0},
+};
+static const struct json_field payment_fields[] = {
+	{"method", JSON_STRING, JSON_REQUIRED, 1, 8},
+	{"token", JSON_STRING, 0, 1, PAYMENT_TOKEN_BYTES_MAX},
+};
+
+int booking_decode(const char *body, size_t len, struct booking_cmd *bc, struct rsd_fail *f)
+{
+	memset(bc, 0, sizeof(*bc));
+	cJSON *obj;
+	int err = json_parse_strict(body, len, &obj, f);
+	if (err)
+		return err;
+	const cJSON *pay = cJSON_GetObjectItem(obj, "payment");
+	if ((err = json_check_object(obj, booking_fields, COUNT(booking_fields), f)) ||
+	    (err = json_check_nested(pay, "payment", payment_fields, COUNT(payment_fields), f)))
+		goto out;
+	const char *method = json_get_string(pay, "method"), *token = json_get_string(pay, "token");
+	if (strcmp(method, "desk") == 0)
+		bc->method = PAYMENT_DESK;
+	else if (strcmp(method, "http") == 0)
+		bc->method = PAYMENT_HTTP;
+	else {
+		err = rsd_failf(f, RSD_EINVAL, "payment.method",
+				"'payment.method' must be one of: desk, http");
+		goto out;
+	}
+	if (bc->method == PAYMENT_HTTP && !token) {
+		err = rsd_failf(f, RSD_EINVAL, "payment.token",
+				"'payment.token' is required for method http");
+		goto out;
+	}
+	snprintf(bc->token, sizeof(bc->token), "%s", token ? token : "");
+	snprintf(bc->hold_id, sizeof(bc->hold_id), "%s", json_get_string(obj, "hold_id"));
+	cJSON *guest = cJSON_GetObjectItem(obj, "guest");
+	if (guest && (err = hold_check_guest(guest, "guest", f)))
+		goto out;
+	if (guest)
+		bc->guest = cJSON_DetachItemViaPointer(obj, guest);
+out:
+	cJSON_Delete(obj);
+	return err;
+}
+
+static cJSON *new_booking(const struct booking_cmd *bc, cJSON *hold, const char *id,
+			  uint64_t now_ms)
+{
+	char now[32];
+	rsd_time_format(now_ms, now, sizeof(now));
+	cJSON *d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "id", id);
+	cJSON_AddStringToObject(d, "state",
+				bc->method == PAYMENT_DESK ? "confirmed" : "payment_pending");
+	cJSON_AddStringToObject(d, "hold_id", bc->hold_id);
+	cJSON_AddStringToObject(d, "principal", bc->idem.principal);
+	cJSON_AddStringToObject(d, "created_at", now);
+	cJSON_AddStringToObject(d, "updated_at", now);
+	cJSON_AddItemToObject(d, "items", cJSON_Duplicate(cJSON_GetObjectItem(hold, "items"), 1));
+	cJSON_AddItemToObject(d, "total", cJSON_Duplicate(cJSON_GetObjectItem(hold, "total"), 1));
+	cJSON_AddItemToObject(d, "guest",
+			      bc->guest ? cJSON_Duplicate(bc->guest, 1)
+					: cJSON_Duplicate(cJSON_GetObjectItem(hold, "guest"), 1));
+	cJSON *pay = cJSON_AddObjectToObject(d, "payment");
+	cJSON_AddStringToObject(pay, "method", bc->method == PAYMENT_DESK ? "desk" : "http");
+	cJSON_AddStringToObject(pay, "state", bc->method == PAYMENT_DESK ? "due" : "pending");
+	cJSON_AddNullToObject(pay, "authorization_id");
+	cJSON_AddFalseToObject(pay, "captured");
+	if (bc->method == PAYMENT_HTTP)
+		cJSON_AddStringToObject(pay, "token", bc->token);
+	if (bc->idem.present)
+		cJSON_AddStringToObject(d, "request_key", bc->idem.key);
+	cJSON_AddNullToObject(d, "cancellation_fee");
+	cJSON_AddNullToObject(d, "failure");
+	cJSON_AddNumberToObject(d, "version", 0); /* save makes it 1 */
+	return d;
+}
+
+/* Checks that the hold can become a booking now; a refusal fills f. */
+static int check_hold(enum hold_state state, uint64_t expiry_ms, uint64_t now_ms,
+		      struct rsd_fail *f)
+{
+	if (state != HOLD_HELD)
+		return rsd_failf(f, RSD_ECONFLICT, "hold_id", "the hold is %s",
+				 hold_state_name(state));
+	if (expiry_ms <= now_ms)
+		return rsd_failf(f, RSD_ECONFLICT, "hold_id", "the hold has expired");
+	return RSD_OK;
+}
+
+/* Turns the hold into booking id and moves its units on (held -> sold for desk). */
+static int take_over_hold(struct writer_txn *wt, const struct booking_cmd *bc, cJSON *hold,
+			  uint64_t expiry_ms, const char *id, struct rsd_fail *f)
+{
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(hold, items, HOLD_ITEMS_MAX);
+	if (n < 0)
+		return rsd_failf(f, RSD_EIO, "", "a stored hold is corrupt");
+	int err;
+	if (bc->method == PAYMENT_DESK &&
+	    (err = inventory_move(wt->txn, wt->store, items, n, INV_CONFIRM, f)))
+		return err;
+	set_string(hold, "booking_id", id);
+	if ((err = store_expiry_del(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, bc->hold_id,
+				    strlen(bc->hold_id))) ||
+	    (err = hold_store(wt->txn, wt->store, hold, HOLD_BOOKED, expiry_ms)))
+		return err;
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "id", bc->hold_id);
+	cJSON_AddStringToObject(ev, "state", "booked");
+	cJSON_AddStringToObject(ev, "booking_id", id);
+	return writer_emit_json(wt, EVENT_HOLD_ENDED, ev);
+}
+
+static int booking_apply(struct writer_txn *wt, struct command *cmd)
+{
+	struct booking_cmd *bc = (struct booking_cmd *)cmd;
+	uint64_t now_ms = rsd_now_ms();
+	int err;
+	if (bc->idem.present) {
+		bool replay;
+		outcome_release(&bc->out);
+		if ((err = idempotency_check(wt->txn, wt->store, &bc->idem, now_ms, &replay,
+					     &bc->out, &cmd->fail)))
+			return err;
+		if (replay)
+			return RSD_OK;
+	}
+	cJSON *hold = NULL;
+	enum hold_state state;
+	uint64_t expiry_ms;
+	struct rsd_fail f = {0};
+	err = hold_load(wt->txn, wt->store, bc->hold_id, &hold, &state, &expiry_ms);
+	if (err == RSD_ENOTFOUND)
+		rsd_failf(&f, RSD_ENOTFOUND, "hold_id", "no hold with id '%.48s'", bc->hold_id);
+	else if (!err)
+		err = check_hold(state, expiry_ms, now_ms, &f);
+	if (err == RSD_ENOTFOUND || err == RSD_ECONFLICT) {
+		cJSON_Delete(hold);
+		return idempotency_refuse(wt->txn, wt->store, &bc->idem, now_ms, &bc->out, err, &f,
+					  NULL);
+	}
+	if (err)
+		return err;
+	rsd_id_new("bk_", bc->booking_id, sizeof(bc->booking_id));
+	cJSON *doc = new_booking(bc, hold, bc->booking_id, now_ms);
+	bc->saga = bc->method == PAYMENT_HTTP;
+	if ((err = take_over_hold(wt, bc, hold, expiry_ms, bc->booking_id, &cmd->fail)) ||
+	    (err = save(wt, doc, now_ms)) ||
+	    (bc->saga && (err = saga_mark(wt->txn, wt->store, bc->booking_id, true))))
+		goto out;
+	booking_outcome(doc, &bc->out);
+	/* A saga's key stays "running" until the saga decides; its answer is written then. */
+	if (bc->idem.present)
+		err = idempotency_put(wt->txn, wt->store, &bc->idem, now_ms,
+				      bc->saga ? NULL : &bc->out);
+out:
+	cJSON_Delete(hold);
+	cJSON_Delete(doc);
+	return err;
+}
+
+void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem, const char *principal)
+{
+	bc->cmd.apply = booking_apply;
+	bc->idem = *idem;
+	snprintf(bc->idem.principal, sizeof(bc->idem.principal), "%s", principal);
+}
+
+void booking_cmd_release(struct booking_cmd *bc)
+{
+	cJSON_Delete(bc->guest);
+	bc->guest = NULL;
+	outcome_release(&bc->out);
+}
+
+/* --- the stay's life --- */
+
+int booking_decode_change(const char *body, size_t len, struct booking_action_cmd *ac,
+			  struct rsd_fail *f)
+{
+	static const struct json_field fields[] = {
+		{"from", JSON_STRING, JSON_REQUIRED, 10, 10},
+		{"to", JSON_STRING, JSON_REQUIRED, 10, 10},
+		{"item", JSON_INT, 0, 0, HOLD_ITEMS_MAX - 1},
+	};
+	cJSON *obj;
+	int err = json_parse_strict(body, len, &obj, f);
+	if (err)
+		return err;
+	if (!(err = json_check_object(obj, fields, COUNT(fields), f)) &&
+	    !(err = inventory_decode_range(obj, &ac->change.inv.from_day, &ac->change.inv.to_day,
+					   STAY_NIGHTS_MAX, f))) {
+		const cJSON *item = cJSON_GetObjectItem(obj, "item");
+		ac->item = item ? (int)item->valuedouble : 0;
+	}
+	cJSON_Delete(obj);
+	return err;
+}
+
+/* The item's nights and units as a counter item. */
+static int item_at(const cJSON *doc, int i, struct inv_item *out)
+{
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+	if (n < 0 || i >= n)
+		return RSD_EIO;
+	*out = items[i];
+	return RSD_OK;
+}
+
+/* Sets item i's "to" (the stay cut short), releasing the nights from new_to on. */
+static int cut_item(struct writer_txn *wt, cJSON *doc, int i, int32_t new_to, struct rsd_fail *f)
+{
+	struct inv_item it;
+	if (item_at(doc, i, &it))
+		return rsd_failf(f, RSD_EIO, "", "a stored booking is corrupt");
+	if (new_to >= it.to_day)
+		return RSD_OK;
+	struct inv_item gone = it;
+	gone.from_day = new_to;
+	int err = inventory_move(wt->txn, wt->store, &gone, 1, INV_RELEASE_SOLD, f);
+	if (err)
+		return err;
+	char to[11];
+	price_format_date(new_to, to);
+	set_string(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "items"), i), "to", to);
+	return RSD_OK;
+}
+
+/* The fee a cancellation today costs under the frozen terms of each item. */
+static int64_t cancellation_fee(const cJSON *doc, int32_t today)
+{
+	int64_t fee = 0;
+	const cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "items"))
+	{
+		int32_t from;
+		const cJSON *c = cJSON_GetObjectItem(it, "cancellation");
+		if (price_parse_date(json_get_string(it, "from"), &from) != RSD_OK || !c)
+			continue;
+		int free_days = (int)cJSON_GetObjectItem(c, "free_days")->valuedouble;
+		int percent = (int)cJSON_GetObjectItem(c, "fee_percent")->valuedouble;
+		if (free_days == 0 || from - today >= free_days)
+			continue;
+		fee += (int64_t)cJSON_GetObjectItem(it, "amount")->valuedouble * percent / 100;
+	}
+	return fee;
+}
+
+static int do_cancel(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc,
+		     struct rsd_fail *f)
+{
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+	if (n < 0)
+		return rsd_failf(f, RSD_EIO, "", "a stored booking is corrupt");
+	int err = inventory_move(wt->txn, wt->store, items, n, INV_RELEASE_SOLD, f);
+	if (err)
+		return err;
+	int64_t fee = cancellation_fee(doc, ac->today);
+	cJSON *total = cJSON_GetObjectItem(doc, "total");
+	cJSON *c = cJSON_CreateObject();
+	cJSON_AddNumberToObject(c, "amount", (double)fee);
+	cJSON_AddStringToObject(c, "currency", json_get_string(total, "currency"));
+	cJSON_ReplaceItemInObject(doc, "cancellation_fee", c);
+	cJSON *pay = cJSON_GetObjectItem(doc, "payment");
+	if (strcmp(json_get_string(pay, "method"), "desk") == 0) {
+		set_string(pay, "state", fee > 0 ? "due" : "none");
+		return RSD_OK;
+	}
+	/* http: give back what the guest paid beyond the fee (saga.c captures first when the
+	 * capture has not happened yet). */
+	set_number(pay, "refund_amount",
+		   (double)(cJSON_GetObjectItem(total, "amount")->valuedouble - (double)fee));
+	set_string(pay, "state", "refund_pending");
+	ac->saga = true;
+	return saga_mark(wt->txn, wt->store, ac->id, true);
+}
+
+/* Moves item ac->item to the new stay: release its nights, take the new ones as sold,
+ * in a child transaction so that a refusal leaves the booking as it was. */
+static int do_change(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc,
+		     struct rsd_fail *f, cJSON **why)
+{
+	struct inv_item old;
+	if (item_at(doc, ac->item, &old))
+		return rsd_failf(f, RSD_ECONFLICT, "item", "the booking has no item %d", ac->item);
+	if (strcmp(old.product_id, ac->change.inv.product_id) != 0)
+		return rsd_failf(f, RSD_EINTERNAL, "", "the change was priced for another product");
+	MDB_txn *child;
+	int rc = mdb_txn_begin(wt->store->env, wt->txn, 0, &child);
+	if (rc)
+		return store_err(rc);
+	/* Release first, then take: for a stay that overlaps the old one, the guest's own
+	 * room counts as free. Both happen in one transaction, so no other guest can take
+	 * the released nights in between, and a refusal undoes the release. */
+	int err = inventory_move(child, wt->store, &old, 1, INV_RELEASE_SOLD, f);
+	if (!err)
+		err = inventory_take(child, wt->store, &ac->change.inv, 1, ac->today, true, why, f);
+	if (err) {
+		mdb_txn_abort(child);
+		return err;
+	}
+	if ((rc = mdb_txn_commit(child)))
+		return store_err(rc);
+	cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "items"), ac->item);
+	char from[11], to[11];
+	price_format_date(ac->change.inv.from_day, from);
+	price_format_date(ac->change.inv.to_day, to);
+	set_string(item, "from", from);
+	set_string(item, "to", to);
+	double delta = (double)ac->change.amount - cJSON_GetObjectItem(item, "amount")->valuedouble;
+	set_number(item, "amount", (double)ac->change.amount);
+	cJSON *total = cJSON_GetObjectItem(doc, "total");
+	set_number(total, "amount", cJSON_GetObjectItem(total, "amount")->valuedouble + delta);
+	return RSD_OK;
+}
+
+/* The stay's first arrival and last departure. */
+static void stay_span(const cJSON *doc, int32_t *arrival, int32_t *departure)
+{
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+	*arrival = INT32_MAX;
+	*departure = 0;
+	for (int i = 0; i < n; i++) {
+		if (items[i].from_day < *arrival)
+			*arrival = items[i].from_day;
+		if (items[i].to_day > *departure)
+			*departure = items[i].to_day;
+	}
+}
+
+static int wrong_state(struct rsd_fail *f, const char *action, const char *state)
+{
+	return rsd_failf(f, RSD_ECONFLICT, "", "cannot %s a booking that is %s", action, state);
+}
+
+/* Applies ac's action to doc; a refusal returns RSD_ECONFLICT with f (and maybe why). */
+static int act(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc, struct rsd_fail *f,
+	       cJSON **why)
+{
+	const char *state = get_state(doc);
+	int32_t arrival, departure;
+	stay_span(doc, &arrival, &departure);
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "items")), err = RSD_OK;
+	switch (ac->action) {
+	case BOOKING_CANCEL:
+		if (strcmp(state, "confirmed") != 0)
+			return wrong_state(f, "cancel", state);
+		if ((err = do_cancel(wt, ac, doc, f)))
+			return err;
+		set_string(doc, "state", "cancelled");
+		return RSD_OK;
+	case BOOKING_CHECK_IN:
+		if (strcmp(state, "confirmed") != 0)
+			return wrong_state(f, "check in", state);
+		if (ac->today < arrival || ac->today >= departure)
+			return rsd_failf(f, RSD_ECONFLICT, "",
+					 "check-in is possible from the arrival day until the"
+					 " last night");
+		set_string(doc, "state", "checked_in");
+		return RSD_OK;
+	case BOOKING_CHECK_OUT:
+		if (strcmp(state, "checked_in") != 0)
+			return wrong_state(f, "check out", state);
+		/* Leaving early gives the nights from today on back. */
+		for (int i = 0; i < n && !err; i++) {
+			struct inv_item it;
+			if (item_at(doc, i, &it) == RSD_OK)
+				err = cut_item(
+					wt, doc, i,
+					ac->today > it.from_day ? ac->today : it.from_day + 1, f);
+		}
+		if (!err)
+			set_string(doc, "state", "checked_out");
+		return err;
+	case BOOKING_NO_SHOW:
+		if (strcmp(state, "confirmed") != 0)
+			return wrong_state(f, "mark as no-show", state);
+		if (ac->today < arrival)
+			return rsd_failf(f, RSD_ECONFLICT, "",
+					 "a guest can be a no-show only from the arrival day");
+		/* The first night is charged; the rest go back on sale. */
+		for (int i = 0; i < n && !err; i++) {
+			struct inv_item it;
+			if (item_at(doc, i, &it) == RSD_OK)
+				err = cut_item(wt, doc, i, it.from_day + 1, f);
+		}
+		if (!err)
+			set_string(doc, "state", "no_show");
+		return err;
+	case BOOKING_CHANGE_DATES:
+		if (strcmp(state, "confirmed") != 0)
+			return wrong_state(f, "change the dates of", state);
+		return do_change(wt, ac, doc, f, why);
+	}
+	return RSD_EINTERNAL;
+}
+
+static int action_apply(struct writer_txn *wt, struct command *cmd)
+{
+	struct booking_action_cmd *ac = (struct booking_action_cmd *)cmd;
+	uint64_t now_ms = rsd_now_ms();
+	int err;
+	if (ac->idem.present) {
+		bool replay;
+		outcome_release(&ac->out);
+		if ((err = idempotency_check(wt->txn, wt->store, &ac->idem, now_ms, &replay,
+					     &ac->out, &cmd->fail)))
+			return err;
+		if (replay)
+			return RSD_OK;
+	}
+	cJSON *doc = NULL, *why = NULL;
+	struct rsd_fail f = {0};
+	err = booking_load(wt->txn, wt->store, ac->id, &doc);
+	if (err == RSD_ENOTFOUND)
+		rsd_failf(&f, err, "", "no booking with id '%.48s'", ac->id);
+	else if (!err)
+		err = act(wt, ac, doc, &f, &why);
+	if (err == RSD_ENOTFOUND || err == RSD_ECONFLICT) {
+		cJSON_Delete(doc);
+		return idempotency_refuse(wt->txn, wt->store, &ac->idem, now_ms, &ac->out, err, &f,
+					  why);
+	}
+	if (err) {
+		cmd->fail = f;
+		cJSON_Delete(doc);
+		return err;
+	}
+	if ((err = save(wt, doc, now_ms)) == RSD_OK) {
+		char *text = json_print(doc);
+		outcome_set(&ac->out, 200, text, strlen(text));
+		cJSON_free(text);
+		err = idempotency_remember(wt->txn, wt->store, &ac->idem, now_ms, &ac->out);
+	}
+	cJSON_Delete(doc);
+	return err;
+}
+
+void booking_action_cmd_init(struct booking_action_cmd *ac, const char *id,
+			     enum booking_action action, const struct idem_key *idem,
+			     const char *principal)
+{
+	ac->cmd.apply = action_apply;
+	snprintf(ac->id, sizeof(ac->id), "%s", id);
+	ac->action = action;
+	ac->today = inventory_today();
+	ac->idem = *idem;
+	snprintf(ac->idem.principal, sizeof(ac->idem.principal), "%s", principal);
+}
+
+void booking_action_cmd_release(struct booking_action_cmd *ac)
+{
+	outcome_release(&ac->out);
+}
+
+/* --- the saga's steps --- */
+
+/* Ends a pending booking as failed: its held units go back. */
+static int fail_booking(struct writer_txn *wt, cJSON *doc, const char *failure, const char *pay_to,
+			struct rsd_fail *f)
+{
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+	if (n < 0)
+		return rsd_failf(f, RSD_EIO, "", "a stored booking is corrupt");
+	int err = inventory_move(wt->txn, wt->store, items, n, INV_RELEASE_HELD, f);
+	set_string(doc, "state", "failed");
+	set_string(doc, "failure", failure);
+	set_string(cJSON_GetObjectItem(doc, "payment"), "state", pay_to);
+	return err;
+}
+
+/* Applies a step to doc. Sets *answered when it decides the booking request. */
+static int step(struct writer_txn *wt, struct booking_step_cmd *sc, cJSON *doc, bool *answered,
+		bool *saga_left)
+{
+	const char *state = get_state(doc), *ps = pay_state(doc);
+	cJSON *pay = cJSON_GetObjectItem(doc, "payment");
+	bool pending = strcmp(state, "payment_pending") == 0;
+	*saga_left = true;
+	switch (sc->step) {
+	case STEP_AUTHORIZED:
+		set_string(pay, "authorization_id", sc->authorization_id);
+		if (!pending) {
+			/* The authorization came after we gave up: undo it. */
+			if (strcmp(ps, "voided") != 0)
+				set_string(pay, "state", "void_pending");
+			return RSD_OK;
+		}
+		{
+			struct inv_item items[HOLD_ITEMS_MAX];
+			int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+			if (n < 0)
+				return RSD_EIO;
+			int err = inventory_move(wt->txn, wt->store, items, n, INV_CONFIRM,
+						 &sc->cmd.fail);
+			if (err)
+				return err;
+		}
+		set_string(doc, "state", "confirmed");
+		set_string(pay, "state", "authorized");
+		*answered = true;
+		return RSD_OK;
+	case STEP_DECLINED:
+		if (!pending)
+			return RSD_OK;
+		*answered = true;
+		*saga_left = false;
+		return fail_booking(wt, doc, "declined", "declined", &sc->cmd.fail);
+	case STEP_GAVE_UP:
+		if (!pending)
+			return RSD_OK;
+		*answered = true;
+		return fail_booking(wt, doc, "payment_unavailable", "void_pending", &sc->cmd.fail);
+	case STEP_CAPTURED:
+		cJSON_ReplaceItemInObject(pay, "captured", cJSON_CreateTrue());
+		if (strcmp(ps, "authorized") == 0)
+			set_string(pay, "state", "captured");
+		*saga_left = strcmp(ps, "refund_pending") == 0;
+		return RSD_OK;
+	case STEP_VOIDED:
+		set_string(pay, "state", "voided");
+		*saga_left = false;
+		return RSD_OK;
+	case STEP_REFUNDED:
+		set_string(pay, "state", "refunded");
+		*saga_left = false;
+		return RSD_OK;
+	}
+	return RSD_EINTERNAL;
+}
+
+static int step_apply(struct writer_txn *wt, struct command *cmd)
+{
+	struct booking_step_cmd *sc = (struct booking_step_cmd *)cmd;
+	uint64_t now_ms = rsd_now_ms();
+	cJSON *doc = NULL;
+	int err = booking_load(wt->txn, wt->store, sc->id, &doc);
+	if (err)
+		return rsd_failf(&cmd->fail, err, "", "booking '%.48s' cannot be read", sc->id);
+	bool answered = false, saga_left = true;
+	if ((err = step(wt, sc, doc, &answered, &saga_left)) || (err = save(wt, doc, now_ms)) ||
+	    (!saga_left && (err = saga_mark(wt->txn, wt->store, sc->id, false))))
+		goto out;
+	if (answered) {
+		booking_outcome(doc, &sc->out);
+		sc->answered = true;
+		const char *key = json_get_string(doc, "request_key");
+		if (key)
+			err = idempotency_finish(wt->txn, wt->store,
+						 json_get_string(doc, "principal"), key, &sc->out);
+	}
+out:
+	cJSON_Delete(doc);
+	return err;
+}
+
+void booking_step_cmd_init(struct booking_step_cmd *sc, const char *id, enum booking_step st,
+			   const char *authorization_id, const char *reason)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->cmd.apply = step_apply;
+	snprintf(sc->id, sizeof(sc->id), "%s", id);
+	sc->step = st;
+	snprintf(sc->authorization_id, sizeof(sc->authorization_id), "%s",
+		 authorization_id ? authorization_id : "");
+	snprintf(sc->reason, sizeof(sc->reason), "%s", reason ? reason : "");
+}
+
+void booking_step_cmd_release(struct booking_step_cmd *sc)
+{
+	outcome_release(&sc->out);
+}

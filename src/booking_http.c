@@ -1,0 +1,334 @@
+/*
+ * booking_http.c — /v1/holds and /v1/bookings handlers: decode, price from the catalog
+ * read model, submit the command, reply its outcome. Replies come from LMDB (the
+ * command's own outcome or a snapshot), never from the read model, so they do not wait
+ * for the projector. A booking paid through the http provider waits (parked, the worker
+ * free) up to booking_wait_ms for its saga's answer, else answers 202.
+ */
+#include "booking_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booking.h"
+#include "catalog.h"
+#include "hold.h"
+#include "http.h"
+#include "saga.h"
+#include "banned.h"
+
+/* The request's Idempotency-Key; false (after replying 400) when it is malformed. The key
+ * stands for this method, path (a cancel of A is not a cancel of B) and body. */
+static bool idem_of(struct http_req *req, struct idem_key *k)
+{
+	struct rsd_fail f = {0};
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	if (idempotency_key_init(k, http_req_header(req, "Idempotency-Key"),
+				 http_req_principal(req), http_req_method(req), http_req_path(req),
+				 body, len, &f) != RSD_OK) {
+		http_reply_error(req, RSD_EINVAL, &f);
+		return false;
+	}
+	return true;
+}
+
+static void reply_failed(struct http_req *req, struct command *cmd, int result)
+{
+	http_reply_error(req, result, &cmd->fail);
+}
+
+/* An id from the path, or NULL after replying 404 when it cannot be one. */
+static const char *path_id(struct http_req *req, const char *what)
+{
+	const char *id = http_req_param(req, "id");
+	if (strlen(id) <= ENTITY_ID_BYTES_MAX)
+		return id;
+	struct rsd_fail f;
+	rsd_failf(&f, RSD_ENOTFOUND, "", "no %s with id '%.64s'", what, id);
+	http_reply_error(req, RSD_ENOTFOUND, &f);
+	return NULL;
+}
+
+/* --- holds --- */
+
+static void after_hold(struct http_req *req, struct command *cmd, int result)
+{
+	struct hold_cmd *hc = (struct hold_cmd *)cmd;
+	if (result != RSD_OK)
+		reply_failed(req, cmd, result);
+	else
+		http_reply_outcome(req, &hc->out);
+	hold_cmd_release(hc);
+}
+
+void booking_http_hold_create(struct http_req *req)
+{
+	struct idem_key idem;
+	if (!idem_of(req, &idem))
+		return;
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct rsd_fail f = {0};
+	struct hold_request hr;
+	int err = hold_decode(body, len, &hr, &f);
+	if (!err)
+		err = hold_price(http_req_reader(req), &hr, &f);
+	if (err) {
+		hold_request_release(&hr);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	struct hold_cmd *hc = arena_alloc(http_req_arena(req), sizeof(*hc));
+	hold_cmd_init(hc, &hr, &idem, http_req_principal(req),
+		      (uint64_t)http_req_server(req)->config->hold_ttl_s * 1000);
+	http_submit_durable(req, &hc->cmd, after_hold);
+}
+
+/* Replies a hold or booking as LMDB has it now. */
+static void reply_stored(struct http_req *req, const char *id, bool booking)
+{
+	struct store_reader *r = http_req_state(req);
+	MDB_txn *txn = store_reader_begin(r);
+	char *json = NULL;
+	size_t len = 0;
+	int err = !txn	    ? RSD_EIO
+		  : booking ? booking_get(txn, r->store, id, &json, &len)
+			    : hold_get(txn, r->store, id, &json, &len);
+	store_reader_end(r);
+	if (err) {
+		struct rsd_fail f;
+		rsd_failf(&f, err, "",
+			  err == RSD_ENOTFOUND ? "no %s with id '%.48s'"
+					       : "reading %s '%.48s' failed",
+			  booking ? "booking" : "hold", id);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	http_header_add(req, "Cache-Control", "private, no-store");
+	http_reply_text(req, 200, "application/json", json, len);
+	free(json);
+}
+
+void booking_http_hold_get(struct http_req *req)
+{
+	const char *id = path_id(req, "hold");
+	if (id)
+		reply_stored(req, id, false);
+}
+
+static void after_release(struct http_req *req, struct command *cmd, int result)
+{
+	struct hold_release_cmd *rc = (struct hold_release_cmd *)cmd;
+	if (result != RSD_OK)
+		reply_failed(req, cmd, result);
+	else
+		http_reply_outcome(req, &rc->out);
+	outcome_release(&rc->out);
+}
+
+void booking_http_hold_release(struct http_req *req)
+{
+	const char *id = path_id(req, "hold");
+	if (!id)
+		return;
+	struct hold_release_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
+	hold_release_cmd_init(rc, id);
+	http_submit_durable(req, &rc->cmd, after_release);
+}
+
+/* --- bookings --- */
+
+/* A booking request parked until its saga answers. Lives in the request's arena. */
+struct booking_wait {
+	struct saga_waiter waiter;
+	struct http_req *req;
+	struct booking_cmd *bc;
+	bool answered;
+};
+
+static void saga_answered(struct saga_waiter *w)
+{
+	struct booking_wait *bw = w->arg;
+	bw->answered = true;
+	http_req_unpark(bw->req);
+}
+
+static void wait_over(struct http_req *req, void *arg, bool woken)
+{
+	struct booking_wait *bw = arg;
+	struct booking_cmd *bc = bw->bc;
+	if (!woken && !saga_unwait(&bw->waiter))
+		return; /* the answer is on its way: its unpark calls again */
+	if (bw->answered) {
+		http_reply_outcome(req, &bw->waiter.out);
+		outcome_release(&bw->waiter.out);
+	} else {
+		http_reply_outcome(req, &bc->out); /* still pending: 202 with the booking */
+	}
+	booking_cmd_release(bc);
+}
+
+static void after_booking(struct http_req *req, struct command *cmd, int result)
+{
+	struct booking_cmd *bc = (struct booking_cmd *)cmd;
+	if (result != RSD_OK) {
+		reply_failed(req, cmd, result);
+		booking_cmd_release(bc);
+		return;
+	}
+	int wait_ms = http_req_server(req)->config->booking_wait_ms;
+	if (!bc->saga) {
+		http_reply_outcome(req, &bc->out);
+		booking_cmd_release(bc);
+		return;
+	}
+	struct booking_wait *bw = arena_alloc(http_req_arena(req), sizeof(*bw));
+	memset(bw, 0, sizeof(*bw));
+	bw->req = req;
+	bw->bc = bc;
+	snprintf(bw->waiter.id, sizeof(bw->waiter.id), "%s", bc->booking_id);
+	bw->waiter.fn = saga_answered;
+	bw->waiter.arg = bw;
+	/* Registered before the kick, so the answer cannot come before the waiter. */
+	saga_wait(&bw->waiter);
+	http_req_park(req, wait_ms, wait_over, bw);
+	saga_kick(bc->booking_id);
+}
+
+void booking_http_create(struct http_req *req)
+{
+	struct idem_key idem;
+	if (!idem_of(req, &idem))
+		return;
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct rsd_fail f = {0};
+	struct booking_cmd *bc = arena_alloc(http_req_arena(req), sizeof(*bc));
+	int err = booking_decode(body, len, bc, &f);
+	if (!err && bc->method == PAYMENT_HTTP && !saga_http_enabled())
+		err = rsd_failf(&f, RSD_EINVAL, "payment.method",
+				"this resort takes no online payment (no payment_url): use desk");
+	if (err) {
+		booking_cmd_release(bc);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	booking_cmd_init(bc, &idem, http_req_principal(req));
+	http_submit_durable(req, &bc->cmd, after_booking);
+}
+
+void booking_http_get(struct http_req *req)
+{
+	const char *id = path_id(req, "booking");
+	if (id)
+		reply_stored(req, id, true);
+}
+
+static void after_action(struct http_req *req, struct command *cmd, int result)
+{
+	struct booking_action_cmd *ac = (struct booking_action_cmd *)cmd;
+	if (result != RSD_OK)
+		reply_failed(req, cmd, result);
+	else
+		http_reply_outcome(req, &ac->out);
+	if (result == RSD_OK && ac->saga)
+		saga_kick(ac->id);
+	booking_action_cmd_release(ac);
+}
+
+static struct booking_action_cmd *action_new(struct http_req *req, enum booking_action action)
+{
+	struct idem_key idem;
+	const char *id = path_id(req, "booking");
+	if (!id || !idem_of(req, &idem))
+		return NULL;
+	struct booking_action_cmd *ac = arena_alloc(http_req_arena(req), sizeof(*ac));
+	memset(ac, 0, sizeof(*ac));
+	booking_action_cmd_init(ac, id, action, &idem, http_req_principal(req));
+	return ac;
+}
+
+static void simple_action(struct http_req *req, enum booking_action action)
+{
+	size_t len;
+	http_req_body(req, &len);
+	if (len > 0) {
+		http_reply_problem(req, 400, "this action takes no body", "");
+		return;
+	}
+	struct booking_action_cmd *ac = action_new(req, action);
+	if (ac)
+		http_submit_durable(req, &ac->cmd, after_action);
+}
+
+void booking_http_cancel(struct http_req *req)
+{
+	simple_action(req, BOOKING_CANCEL);
+}
+
+void booking_http_check_in(struct http_req *req)
+{
+	simple_action(req, BOOKING_CHECK_IN);
+}
+
+void booking_http_check_out(struct http_req *req)
+{
+	simple_action(req, BOOKING_CHECK_OUT);
+}
+
+void booking_http_no_show(struct http_req *req)
+{
+	simple_action(req, BOOKING_NO_SHOW);
+}
+
+/* Prices the new stay of the booking's item from the catalog, as a hold would. */
+static int price_change(struct http_req *req, struct booking_action_cmd *ac, struct rsd_fail *f)
+{
+	struct store_reader *r = http_req_state(req);
+	MDB_txn *txn = store_reader_begin(r);
+	cJSON *doc = NULL;
+	int err = txn ? booking_load(txn, r->store, ac->id, &doc) : RSD_EIO;
+	store_reader_end(r);
+	if (err)
+		return rsd_failf(f, err, "",
+				 err == RSD_ENOTFOUND ? "no booking with id '%.48s'"
+						      : "reading booking '%.48s' failed",
+				 ac->id);
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+	cJSON_Delete(doc);
+	if (ac->item >= n)
+		return rsd_failf(f, RSD_EINVAL, "item", "the booking has %d items", n);
+	struct inv_item *it = &ac->change.inv;
+	snprintf(it->product_id, sizeof(it->product_id), "%s", items[ac->item].product_id);
+	it->slot = items[ac->item].slot;
+	it->qty = items[ac->item].qty;
+	struct catalog_quote q;
+	if ((err = catalog_quote(http_req_reader(req), it->product_id, it->from_day, it->to_day,
+				 it->qty, &q, f)))
+		return err;
+	ac->change.amount = q.amount;
+	ac->change.free_cancel_days = q.free_cancel_days;
+	ac->change.cancel_fee_percent = q.cancel_fee_percent;
+	return RSD_OK;
+}
+
+void booking_http_change_dates(struct http_req *req)
+{
+	struct booking_action_cmd *ac = action_new(req, BOOKING_CHANGE_DATES);
+	if (!ac)
+		return;
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct rsd_fail f = {0};
+	int err = booking_decode_change(body, len, ac, &f);
+	if (!err)
+		err = price_change(req, ac, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	http_submit_durable(req, &ac->cmd, after_action);
+}
