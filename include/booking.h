@@ -29,6 +29,7 @@
 #include "eventlog.h"
 #include "hold.h"
 #include "idempotency.h"
+#include "readmodel.h"
 #include "store.h"
 #include "writer.h"
 
@@ -107,12 +108,58 @@ void booking_step_cmd_release(struct booking_step_cmd *sc);
 int booking_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc);
 /* Reads a booking's JSON text for GET (malloc'd). Errors: RSD_ENOTFOUND, RSD_EIO. */
 int booking_get(MDB_txn *txn, struct store *s, const char *id, char **json, size_t *len);
+/* Copies the payment token of a booking still to be authorized into out (cap bytes).
+ * Errors: RSD_ENOTFOUND (authorized or failed already: the token is gone), RSD_EIO. */
+int booking_token(MDB_txn *txn, struct store *s, const char *id, char *out, size_t cap);
 /* Calls fn for each booking with payment work left (the "sg:" list). */
 int booking_pending_sagas(MDB_txn *txn, struct store *s, void (*fn)(const char *id, void *arg),
 			  void *arg);
 /* The outcome a booking request ends with, from the document: 201 when confirmed, 402
  * when declined or failed, 202 while payment is pending. */
 void booking_outcome(const cJSON *doc, struct outcome *out);
+
+/* What GET /v1/bookings and the occupancy report select; "" / false: no filter. */
+struct booking_filter {
+	char state[24];
+	char product[ENTITY_ID_BYTES_MAX + 1];
+	char resort[ENTITY_ID_BYTES_MAX + 1];
+	char principal[PRINCIPAL_BYTES_MAX + 1];
+	bool has_range;
+	int32_t from_day, to_day; /* stays overlapping [from, to); the report's days */
+	int32_t after_arrival;	  /* the cursor: after (arrival, id) */
+	char after_id[ENTITY_ID_BYTES_MAX + 1];
+};
+
+/*
+ * Lists bookings of the read model in (arrival, id) order, at most limit; next receives
+ * the cursor of the next page ("" on the last). Errors: RSD_EIO.
+ */
+int booking_list(struct readmodel_reader *r, const struct booking_filter *flt, int limit,
+		 cJSON **items, char *next, size_t next_len, struct rsd_fail *f);
+
+/* The occupancy report over flt's days (product/resort filters apply):
+ * {days: [{date, capacity, sold, occupancy, arrivals, departures}]}. Errors: RSD_EIO. */
+int booking_occupancy(struct readmodel_reader *r, const struct booking_filter *flt, cJSON **out,
+		      struct rsd_fail *f);
+
+/* Counters of what the commands decided (any thread reads, the writer counts). */
+struct booking_stats {
+	uint64_t holds_created, holds_refused, holds_released;
+	uint64_t confirmed, failed, cancelled, replays;
+};
+void booking_stats_get(struct booking_stats *out);
+/* Counts for the writer-side modules (hold.c, booking.c). */
+enum booking_counter {
+	COUNT_HOLD_CREATED,
+	COUNT_HOLD_REFUSED,
+	COUNT_HOLD_RELEASED,
+	COUNT_CONFIRMED,
+	COUNT_FAILED,
+	COUNT_CANCELLED,
+	COUNT_REPLAY,
+	COUNT_MAX_,
+};
+void booking_count(enum booking_counter c);
 
 /* Projects hold.* and booking.* events into catalog.db (projector thread). */
 int booking_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);

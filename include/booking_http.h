@@ -16,5 +16,7 @@ void booking_http_check_in(struct http_req *req);
 void booking_http_check_out(struct http_req *req);
 void booking_http_no_show(struct http_req *req);
 void booking_http_change_dates(struct http_req *req);
+void booking_http_list(struct http_req *req);
+void booking_http_occupancy(struct http_req *req);
 
 #endif

@@ -13,6 +13,8 @@
 struct metrics;
 struct writer_stats;
 struct projector_stats;
+struct booking_stats;
+struct saga_stats;
 
 struct metrics *metrics_new(int workers);
 void metrics_free(struct metrics *m);
@@ -30,6 +32,8 @@ struct metrics_gauges {
 	uint64_t map_size_bytes;
 	const struct writer_stats *writer;
 	const struct projector_stats *projector;
+	const struct booking_stats *bookings;
+	const struct saga_stats *saga;
 };
 
 /* Renders everything as Prometheus text; *out is malloc'ed, the caller frees. */

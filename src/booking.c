@@ -7,6 +7,8 @@
  */
 #include "booking.h"
 
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,26 @@
 #include "banned.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- counters --- */
+
+static _Atomic uint64_t counters[COUNT_MAX_];
+
+void booking_count(enum booking_counter c)
+{
+	atomic_fetch_add_explicit(&counters[c], 1, memory_order_relaxed);
+}
+
+void booking_stats_get(struct booking_stats *out)
+{
+	out->holds_created = atomic_load(&counters[COUNT_HOLD_CREATED]);
+	out->holds_refused = atomic_load(&counters[COUNT_HOLD_REFUSED]);
+	out->holds_released = atomic_load(&counters[COUNT_HOLD_RELEASED]);
+	out->confirmed = atomic_load(&counters[COUNT_CONFIRMED]);
+	out->failed = atomic_load(&counters[COUNT_FAILED]);
+	out->cancelled = atomic_load(&counters[COUNT_CANCELLED]);
+	out->replays = atomic_load(&counters[COUNT_REPLAY]);
+}
 
 /* --- documents --- */
 
@@ -107,6 +129,33 @@ int booking_pending_sagas(MDB_txn *txn, struct store *s, void (*fn)(const char *
 	}
 	mdb_cursor_close(c);
 	return rc == 0 || rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+}
+
+/* The payment token of a booking whose authorize is still to come ("pt:<id>" in meta):
+ * kept out of the document, which guests, staff, the log and the read model all see. */
+static int token_put(MDB_txn *txn, struct store *s, const char *id, const char *token)
+{
+	char key[ENTITY_ID_BYTES_MAX + 4];
+	int n = snprintf(key, sizeof(key), "pt:%s", id);
+	MDB_val k = {.mv_size = (size_t)n, .mv_data = key};
+	if (!token) {
+		int rc = mdb_del(txn, s->meta, &k, NULL);
+		return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+	}
+	MDB_val v = {.mv_size = strlen(token), .mv_data = (void *)token};
+	return store_err(mdb_put(txn, s->meta, &k, &v, 0));
+}
+
+int booking_token(MDB_txn *txn, struct store *s, const char *id, char *out, size_t cap)
+{
+	char key[ENTITY_ID_BYTES_MAX + 4];
+	int n = snprintf(key, sizeof(key), "pt:%s", id);
+	MDB_val k = {.mv_size = (size_t)n, .mv_data = key}, v;
+	int rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc)
+		return store_err(rc);
+	snprintf(out, cap, "%.*s", (int)v.mv_size, (const char *)v.mv_data);
+	return RSD_OK;
 }
 
 /* Bumps version and updated_at, stores the booking and emits it as an event. */
@@ -229,8 +278,6 @@ static cJSON *new_booking(const struct booking_cmd *bc, cJSON *hold, const char 
 	cJSON_AddStringToObject(pay, "state", bc->method == PAYMENT_DESK ? "due" : "pending");
 	cJSON_AddNullToObject(pay, "authorization_id");
 	cJSON_AddFalseToObject(pay, "captured");
-	if (bc->method == PAYMENT_HTTP)
-		cJSON_AddStringToObject(pay, "token", bc->token);
 	if (bc->idem.present)
 		cJSON_AddStringToObject(d, "request_key", bc->idem.key);
 	cJSON_AddNullToObject(d, "cancellation_fee");
@@ -286,8 +333,10 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 		if ((err = idempotency_check(wt->txn, wt->store, &bc->idem, now_ms, &replay,
 					     &bc->out, &cmd->fail)))
 			return err;
-		if (replay)
+		if (replay) {
+			booking_count(COUNT_REPLAY);
 			return RSD_OK;
+		}
 	}
 	cJSON *hold = NULL;
 	enum hold_state state;
@@ -310,9 +359,12 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 	bc->saga = bc->method == PAYMENT_HTTP;
 	if ((err = take_over_hold(wt, bc, hold, expiry_ms, bc->booking_id, &cmd->fail)) ||
 	    (err = save(wt, doc, now_ms)) ||
-	    (bc->saga && (err = saga_mark(wt->txn, wt->store, bc->booking_id, true))))
+	    (bc->saga && (err = saga_mark(wt->txn, wt->store, bc->booking_id, true))) ||
+	    (bc->saga && (err = token_put(wt->txn, wt->store, bc->booking_id, bc->token))))
 		goto out;
 	booking_outcome(doc, &bc->out);
+	if (!bc->saga)
+		booking_count(COUNT_CONFIRMED);
 	/* A saga's key stays "running" until the saga decides; its answer is written then. */
 	if (bc->idem.present)
 		err = idempotency_put(wt->txn, wt->store, &bc->idem, now_ms,
@@ -515,6 +567,7 @@ static int act(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc,
 		if ((err = do_cancel(wt, ac, doc, f)))
 			return err;
 		set_string(doc, "state", "cancelled");
+		booking_count(COUNT_CANCELLED);
 		return RSD_OK;
 	case BOOKING_CHECK_IN:
 		if (strcmp(state, "confirmed") != 0)
@@ -573,8 +626,10 @@ static int action_apply(struct writer_txn *wt, struct command *cmd)
 		if ((err = idempotency_check(wt->txn, wt->store, &ac->idem, now_ms, &replay,
 					     &ac->out, &cmd->fail)))
 			return err;
-		if (replay)
+		if (replay) {
+			booking_count(COUNT_REPLAY);
 			return RSD_OK;
+		}
 	}
 	cJSON *doc = NULL, *why = NULL;
 	struct rsd_fail f = {0};
@@ -631,6 +686,7 @@ static int fail_booking(struct writer_txn *wt, cJSON *doc, const char *failure, 
 	if (n < 0)
 		return rsd_failf(f, RSD_EIO, "", "a stored booking is corrupt");
 	int err = inventory_move(wt->txn, wt->store, items, n, INV_RELEASE_HELD, f);
+	booking_count(COUNT_FAILED);
 	set_string(doc, "state", "failed");
 	set_string(doc, "failure", failure);
 	set_string(cJSON_GetObjectItem(doc, "payment"), "state", pay_to);
@@ -666,6 +722,7 @@ static int step(struct writer_txn *wt, struct booking_step_cmd *sc, cJSON *doc, 
 		}
 		set_string(doc, "state", "confirmed");
 		set_string(pay, "state", "authorized");
+		booking_count(COUNT_CONFIRMED);
 		*answered = true;
 		return RSD_OK;
 	case STEP_DECLINED:
@@ -706,7 +763,11 @@ static int step_apply(struct writer_txn *wt, struct command *cmd)
 	if (err)
 		return rsd_failf(&cmd->fail, err, "", "booking '%.48s' cannot be read", sc->id);
 	bool answered = false, saga_left = true;
-	if ((err = step(wt, sc, doc, &answered, &saga_left)) || (err = save(wt, doc, now_ms)) ||
+	bool authorize_over = sc->step == STEP_AUTHORIZED || sc->step == STEP_DECLINED ||
+			      sc->step == STEP_GAVE_UP;
+	if ((err = step(wt, sc, doc, &answered, &saga_left)) ||
+	    (authorize_over && (err = token_put(wt->txn, wt->store, sc->id, NULL))) ||
+	    (err = save(wt, doc, now_ms)) ||
 	    (!saga_left && (err = saga_mark(wt->txn, wt->store, sc->id, false))))
 		goto out;
 	if (answered) {
@@ -737,4 +798,232 @@ void booking_step_cmd_init(struct booking_step_cmd *sc, const char *id, enum boo
 void booking_step_cmd_release(struct booking_step_cmd *sc)
 {
 	outcome_release(&sc->out);
+}
+
+/* --- the read model --- */
+
+static int sql_fail(sqlite3 *db, struct rsd_fail *f)
+{
+	return rsd_failf(f, RSD_EIO, "", "projecting a booking: %s", sqlite3_errmsg(db));
+}
+
+/* Runs sql with text/integer binds given as a format: 't' text, 'i' int64. */
+static int exec_binds(sqlite3 *db, const char *sql, struct rsd_fail *f, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return sql_fail(db, f);
+	va_list ap;
+	va_start(ap, types);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 't') {
+			const char *v = va_arg(ap, const char *);
+			sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
+		} else {
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		}
+	}
+	va_end(ap);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? RSD_OK : sql_fail(db, f);
+}
+
+static bool sells_nights(const char *state)
+{
+	return strcmp(state, "confirmed") == 0 || strcmp(state, "checked_in") == 0 ||
+	       strcmp(state, "checked_out") == 0 || strcmp(state, "no_show") == 0;
+}
+
+static int project_booking(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+{
+	cJSON *doc = cJSON_ParseWithLength(ev->data, ev->data_len);
+	if (!doc)
+		return rsd_failf(f, RSD_EIO, "", "a booking event is not JSON");
+	const char *id = json_get_string(doc, "id");
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n = hold_items(doc, items, HOLD_ITEMS_MAX);
+	int32_t arrival = INT32_MAX, departure = 0;
+	for (int i = 0; i < n; i++) {
+		arrival = items[i].from_day < arrival ? items[i].from_day : arrival;
+		departure = items[i].to_day > departure ? items[i].to_day : departure;
+	}
+	int err = RSD_OK;
+	if (!id || n < 1) {
+		err = rsd_failf(f, RSD_EIO, "", "a booking event has no id or items");
+		goto out;
+	}
+	char *text = json_print(doc);
+	const cJSON *version = cJSON_GetObjectItem(doc, "version");
+	err = exec_binds(db,
+			 "INSERT INTO bookings (id, doc, resort_id, arrival, departure, version)"
+			 " VALUES (?1, ?2, (SELECT resort_id FROM products WHERE id = ?3), ?4, ?5,"
+			 " ?6) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc,"
+			 " arrival = excluded.arrival, departure = excluded.departure,"
+			 " version = excluded.version",
+			 f, "tttiii", id, text, items[0].product_id, (int64_t)arrival,
+			 (int64_t)departure, (int64_t)(version ? version->valuedouble : 0));
+	cJSON_free(text);
+	if (!err)
+		err = exec_binds(db, "DELETE FROM booking_nights WHERE booking_id = ?1", f, "t",
+				 id);
+	for (int i = 0; i < n && !err && sells_nights(get_state(doc)); i++)
+		for (int32_t d = items[i].from_day; d < items[i].to_day && !err; d++)
+			err = exec_binds(db,
+					 "INSERT INTO booking_nights VALUES (?1, ?2, ?3, ?4)"
+					 " ON CONFLICT DO UPDATE SET qty = qty + excluded.qty",
+					 f, "ttii", id, items[i].product_id, (int64_t)d,
+					 (int64_t)items[i].qty);
+out:
+	cJSON_Delete(doc);
+	return err;
+}
+
+static int project_capacity(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+{
+	cJSON *e = cJSON_ParseWithLength(ev->data, ev->data_len);
+	if (!e)
+		return rsd_failf(f, RSD_EIO, "", "an inventory event is not JSON");
+	const cJSON *capacity = cJSON_GetObjectItem(e, "capacity");
+	const char *product = json_get_string(e, "product_id");
+	int32_t from, to;
+	uint16_t slot;
+	int err = RSD_OK;
+	if (capacity && product && !price_parse_date(json_get_string(e, "from"), &from) &&
+	    !price_parse_date(json_get_string(e, "to"), &to) &&
+	    !inventory_parse_slot(json_get_string(e, "slot"), &slot))
+		for (int32_t d = from; d < to && !err; d++)
+			err = exec_binds(
+				db,
+				"INSERT OR REPLACE INTO inventory_capacity VALUES (?1, ?2, ?3,"
+				" ?4)",
+				f, "tiii", product, (int64_t)d, (int64_t)slot,
+				(int64_t)capacity->valuedouble);
+	cJSON_Delete(e);
+	return err;
+}
+
+int booking_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+{
+	switch (ev->type) {
+	case EVENT_BOOKING_CHANGED: return project_booking(db, ev, f);
+	case EVENT_INVENTORY_SET: return project_capacity(db, ev, f);
+	default: return RSD_OK; /* holds live in LMDB only */
+	}
+}
+
+/* --- reads of the read model --- */
+
+int booking_list(struct readmodel_reader *r, const struct booking_filter *flt, int limit,
+		 cJSON **items, char *next, size_t next_len, struct rsd_fail *f)
+{
+	char sql[1024];
+	int n = snprintf(sql, sizeof(sql), "SELECT doc, arrival, id FROM bookings WHERE 1");
+	if (flt->state[0])
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND state = ?1");
+	if (flt->resort[0])
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND resort_id = ?2");
+	if (flt->product[0])
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+			      " AND EXISTS (SELECT 1 FROM json_each(doc, '$.items') j"
+			      " WHERE j.value ->> 'product_id' = ?3)");
+	if (flt->has_range)
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+			      " AND arrival < ?5 AND departure > ?4");
+	if (flt->principal[0])
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n, " AND principal = ?6");
+	if (flt->after_id[0])
+		n += snprintf(sql + n, sizeof(sql) - (size_t)n,
+			      " AND (arrival > ?7 OR (arrival = ?7 AND id > ?8))");
+	snprintf(sql + n, sizeof(sql) - (size_t)n, " ORDER BY arrival, id LIMIT ?9");
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return rsd_failf(f, RSD_EIO, "", "listing bookings: %s", sqlite3_errmsg(r->db));
+	sqlite3_bind_text(st, 1, flt->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, flt->resort, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, flt->product, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, flt->from_day);
+	sqlite3_bind_int(st, 5, flt->to_day);
+	sqlite3_bind_text(st, 6, flt->principal, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, flt->after_arrival);
+	sqlite3_bind_text(st, 8, flt->after_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, limit + 1);
+	cJSON *arr = cJSON_CreateArray();
+	int rc, count = 0;
+	next[0] = '\0';
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count++ == limit) {
+			break;
+		}
+		cJSON_AddItemToArray(arr, cJSON_Parse((const char *)sqlite3_column_text(st, 0)));
+		snprintf(next, next_len, "%d:%s", sqlite3_column_int(st, 1),
+			 (const char *)sqlite3_column_text(st, 2));
+	}
+	if (rc != SQLITE_ROW)
+		next[0] = '\0'; /* the last page */
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		cJSON_Delete(arr);
+		return rsd_failf(f, RSD_EIO, "", "listing bookings failed");
+	}
+	*items = arr;
+	return RSD_OK;
+}
+
+int booking_occupancy(struct readmodel_reader *r, const struct booking_filter *flt, cJSON **out,
+		      struct rsd_fail *f)
+{
+	/* One row per day: sold units and capacity of the chosen products, arrivals and
+	 * departures of bookings that sell nights. */
+	static const char sql[] =
+		"WITH RECURSIVE days(d) AS (SELECT ?1 UNION ALL SELECT d + 1 FROM days WHERE d + 1 "
+		"< ?2),"
+		" chosen(id) AS (SELECT id FROM products WHERE deleted = 0"
+		"   AND (?3 = '' OR id = ?3) AND (?4 = '' OR resort_id = ?4))"
+		" SELECT d,"
+		"  (SELECT total(capacity) FROM inventory_capacity c WHERE c.day = d AND c.slot = 0"
+		"    AND c.product_id IN chosen),"
+		"  (SELECT total(qty) FROM booking_nights n WHERE n.day = d"
+		"    AND n.product_id IN chosen),"
+		"  (SELECT count(*) FROM bookings b WHERE b.arrival = d"
+		"    AND b.state IN ('confirmed', 'checked_in', 'checked_out', 'no_show')"
+		"    AND EXISTS (SELECT 1 FROM booking_nights n WHERE n.booking_id = b.id"
+		"      AND n.product_id IN chosen)),"
+		"  (SELECT count(*) FROM bookings b WHERE b.departure = d"
+		"    AND b.state IN ('confirmed', 'checked_in', 'checked_out', 'no_show')"
+		"    AND EXISTS (SELECT 1 FROM booking_nights n WHERE n.booking_id = b.id"
+		"      AND n.product_id IN chosen))"
+		" FROM days";
+	sqlite3_stmt *st = readmodel_stmt(r, sql);
+	if (!st)
+		return rsd_failf(f, RSD_EIO, "", "the occupancy report failed");
+	sqlite3_bind_int(st, 1, flt->from_day);
+	sqlite3_bind_int(st, 2, flt->to_day);
+	sqlite3_bind_text(st, 3, flt->product, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, flt->resort, -1, SQLITE_STATIC);
+	cJSON *doc = cJSON_CreateObject(), *days = cJSON_AddArrayToObject(doc, "days");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char date[11];
+		price_format_date(sqlite3_column_int(st, 0), date);
+		double capacity = sqlite3_column_double(st, 1), sold = sqlite3_column_double(st, 2);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "date", date);
+		cJSON_AddNumberToObject(o, "capacity", capacity);
+		cJSON_AddNumberToObject(o, "sold", sold);
+		if (capacity > 0)
+			cJSON_AddNumberToObject(o, "occupancy", sold / capacity);
+		else
+			cJSON_AddNullToObject(o, "occupancy");
+		cJSON_AddNumberToObject(o, "arrivals", sqlite3_column_int(st, 3));
+		cJSON_AddNumberToObject(o, "departures", sqlite3_column_int(st, 4));
+		cJSON_AddItemToArray(days, o);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(doc);
+		return rsd_failf(f, RSD_EIO, "", "the occupancy report failed");
+	}
+	*out = doc;
+	return RSD_OK;
 }

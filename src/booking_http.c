@@ -332,3 +332,122 @@ void booking_http_change_dates(struct http_req *req)
 	}
 	http_submit_durable(req, &ac->cmd, after_action);
 }
+
+/* --- the read model: lists and reports --- */
+
+/* Copies query parameter name (at most cap - 1 bytes) into out; "" when absent. */
+static int query_text(struct http_req *req, const char *name, char *out, size_t cap,
+		      struct rsd_fail *f)
+{
+	const char *v = http_req_query(req, name);
+	out[0] = '\0';
+	if (!v)
+		return RSD_OK;
+	if (!v[0] || strlen(v) >= cap)
+		return rsd_failf(f, RSD_EINVAL, name, "'%s' must have 1 to %d characters", name,
+				 (int)cap - 1);
+	memcpy(out, v, strlen(v) + 1);
+	return RSD_OK;
+}
+
+static int decode_filter(struct http_req *req, struct booking_filter *flt, bool range_required,
+			 struct rsd_fail *f)
+{
+	static const char *const states[] = {"payment_pending", "confirmed",  "failed",
+					     "cancelled",	"checked_in", "checked_out",
+					     "no_show",		NULL};
+	memset(flt, 0, sizeof(*flt));
+	int err;
+	if ((err = query_text(req, "product", flt->product, sizeof(flt->product), f)) ||
+	    (err = query_text(req, "resort", flt->resort, sizeof(flt->resort), f)))
+		return err;
+	if (!range_required && (err = query_text(req, "state", flt->state, sizeof(flt->state), f)))
+		return err;
+	bool known = !flt->state[0];
+	for (int i = 0; states[i] && !known; i++)
+		known = strcmp(states[i], flt->state) == 0;
+	if (!known)
+		return rsd_failf(f, RSD_EINVAL, "state", "'state' must be a booking state");
+	if (range_required || http_req_query(req, "from") || http_req_query(req, "to")) {
+		if ((err = http_req_query_date(req, "from", &flt->from_day, f)) ||
+		    (err = http_req_query_date(req, "to", &flt->to_day, f)))
+			return err;
+		if (flt->to_day <= flt->from_day || flt->to_day - flt->from_day > 366)
+			return rsd_failf(f, RSD_EINVAL, "to",
+					 "'to' must come after 'from', at most 366 days later");
+		flt->has_range = true;
+	}
+	return RSD_OK;
+}
+
+void booking_http_list(struct http_req *req)
+{
+	static const char *const allowed[] = {"state", "product", "resort", "from",
+					      "to",    "limit",	  "cursor", NULL};
+	struct rsd_fail f = {0};
+	struct booking_filter flt;
+	long limit = BOOKINGS_PAGE_DEFAULT;
+	int err = http_req_query_only(req, allowed, &f);
+	if (!err)
+		err = decode_filter(req, &flt, false, &f);
+	const char *ls = http_req_query(req, "limit"), *cursor = http_req_query(req, "cursor");
+	if (!err && ls) {
+		char *end;
+		limit = strtol(ls, &end, 10);
+		if (end == ls || *end || limit < 1 || limit > BOOKINGS_PAGE_MAX)
+			err = rsd_failf(&f, RSD_EINVAL, "limit",
+					"'limit' must be an integer from 1 to %d",
+					BOOKINGS_PAGE_MAX);
+	}
+	if (!err && cursor) {
+		char *colon;
+		long arrival = strtol(cursor, &colon, 10);
+		if (colon == cursor || *colon != ':' || !colon[1] ||
+		    strlen(colon + 1) > ENTITY_ID_BYTES_MAX || arrival < 0 || arrival > INT32_MAX)
+			err = rsd_failf(&f, RSD_EINVAL, "cursor",
+					"'cursor' is not one this server"
+					" gave");
+		else {
+			flt.after_arrival = (int32_t)arrival;
+			snprintf(flt.after_id, sizeof(flt.after_id), "%s", colon + 1);
+		}
+	}
+	cJSON *items = NULL;
+	char next[ENTITY_ID_BYTES_MAX + 16];
+	if (!err)
+		err = booking_list(http_req_reader(req), &flt, (int)limit, &items, next,
+				   sizeof(next), &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	cJSON *page = cJSON_CreateObject();
+	cJSON_AddItemToObject(page, "items", items);
+	if (next[0])
+		cJSON_AddStringToObject(page, "next_cursor", next);
+	else
+		cJSON_AddNullToObject(page, "next_cursor");
+	http_header_add(req, "Cache-Control", "private, no-store");
+	http_reply_json(req, 200, page);
+	cJSON_Delete(page);
+}
+
+void booking_http_occupancy(struct http_req *req)
+{
+	static const char *const allowed[] = {"product", "resort", "from", "to", NULL};
+	struct rsd_fail f = {0};
+	struct booking_filter flt;
+	cJSON *doc = NULL;
+	int err = http_req_query_only(req, allowed, &f);
+	if (!err)
+		err = decode_filter(req, &flt, true, &f);
+	if (!err)
+		err = booking_occupancy(http_req_reader(req), &flt, &doc, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	http_header_add(req, "Cache-Control", "private, no-store");
+	http_reply_json(req, 200, doc);
+	cJSON_Delete(doc);
+}

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "booking.h"
 #include "catalog.h"
 #include "eventlog.h"
 #include "json.h"
@@ -296,8 +297,10 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 		if ((err = idempotency_check(wt->txn, wt->store, &hc->idem, now_ms, &replay,
 					     &hc->out, &cmd->fail)))
 			return err;
-		if (replay)
+		if (replay) {
+			booking_count(COUNT_REPLAY);
 			return RSD_OK;
+		}
 	}
 	struct inv_item items[HOLD_ITEMS_MAX];
 	for (int i = 0; i < hc->req.n; i++)
@@ -305,9 +308,11 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON *why = NULL;
 	struct rsd_fail f = {0};
 	err = inventory_take(wt->txn, wt->store, items, hc->req.n, hc->today, false, &why, &f);
-	if (err == RSD_ECONFLICT)
+	if (err == RSD_ECONFLICT) {
+		booking_count(COUNT_HOLD_REFUSED);
 		return idempotency_refuse(wt->txn, wt->store, &hc->idem, now_ms, &hc->out, err, &f,
 					  why);
+	}
 	if (err)
 		return err;
 	char id[ENTITY_ID_BYTES_MAX + 1];
@@ -319,6 +324,7 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 		cJSON_Delete(doc);
 		return err;
 	}
+	booking_count(COUNT_HOLD_CREATED);
 	char *text = json_print(doc);
 	outcome_set(&hc->out, 201, text, strlen(text));
 	snprintf(hc->out.location, sizeof(hc->out.location), "/v1/holds/%s", id);
@@ -387,6 +393,7 @@ static int release_apply(struct writer_txn *wt, struct command *cmd)
 				 hold_state_name(state));
 	}
 	if ((err = end_hold(wt, doc, expiry_ms, HOLD_RELEASED, &cmd->fail)) == RSD_OK) {
+		booking_count(COUNT_HOLD_RELEASED);
 		char *text = json_print(doc);
 		outcome_set(&rc->out, 200, text, strlen(text));
 		cJSON_free(text);

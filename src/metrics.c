@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "booking.h"
 #include "projector.h"
 #include "router.h"
+#include "saga.h"
 #include "rsd.h"
 #include "writer.h"
 #include "banned.h"
@@ -195,6 +197,46 @@ static void gauge(struct text *t, const char *name, const char *type, const char
 	    (unsigned long long)v);
 }
 
+static void render_bookings(struct text *t, const struct booking_stats *b,
+			    const struct saga_stats *s)
+{
+	gauge(t, "resortd_holds_total", "counter", "Holds created.", b->holds_created);
+	gauge(t, "resortd_holds_refused_total", "counter",
+	      "Holds refused: sold out or a restriction (409).", b->holds_refused);
+	gauge(t, "resortd_holds_released_total", "counter", "Holds released by the guest.",
+	      b->holds_released);
+	gauge(t, "resortd_holds_expired_total", "counter", "Holds expired by the sweeper.",
+	      s->holds_expired);
+	gauge(t, "resortd_bookings_confirmed_total", "counter", "Bookings confirmed.",
+	      b->confirmed);
+	gauge(t, "resortd_bookings_failed_total", "counter",
+	      "Bookings failed in payment (their hold released).", b->failed);
+	gauge(t, "resortd_bookings_cancelled_total", "counter", "Bookings cancelled.",
+	      b->cancelled);
+	gauge(t, "resortd_idempotent_replays_total", "counter",
+	      "Requests answered with the first answer of their Idempotency-Key.", b->replays);
+	gauge(t, "resortd_saga_compensations_total", "counter",
+	      "Payments voided or refunded to undo a booking.", s->voided + s->refunded);
+	gauge(t, "resortd_payment_calls_total", "counter", "Calls to the payment service.",
+	      s->payment_calls);
+	gauge(t, "resortd_payment_unknown_total", "counter",
+	      "Payment calls without an answer (timeout, 5xx, no connection).", s->payment_unknown);
+	gauge(t, "resortd_sagas_active", "gauge", "Bookings with payment work in progress.",
+	      s->active);
+	put(t, "# HELP resortd_saga_duration_ms From a booking's request to its payment's answer.\n"
+	       "# TYPE resortd_saga_duration_ms histogram\n");
+	uint64_t cum = 0;
+	for (int i = 0; i < 16; i++) {
+		cum += s->duration_hist[i];
+		put(t, "resortd_saga_duration_ms_bucket{le=\"%u\"} %llu\n", 1u << i,
+		    (unsigned long long)cum);
+	}
+	put(t, "resortd_saga_duration_ms_bucket{le=\"+Inf\"} %llu\n",
+	    (unsigned long long)s->duration_count);
+	put(t, "resortd_saga_duration_ms_sum %llu\nresortd_saga_duration_ms_count %llu\n",
+	    (unsigned long long)s->duration_ms_sum, (unsigned long long)s->duration_count);
+}
+
 void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out, size_t *len)
 {
 	struct text t = {.buf = rsd_malloc(16384), .cap = 16384};
@@ -242,6 +284,7 @@ void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **ou
 	      p->events_applied);
 	gauge(&t, "resortd_projector_stuck", "gauge", "1 when the projector is failing or stalled.",
 	      p->stuck ? 1 : 0);
+	render_bookings(&t, g->bookings, g->saga);
 	*out = t.buf;
 	*len = t.len;
 }

@@ -15,6 +15,7 @@
 #include "limits_rsd.h"
 #include "logger.h"
 #include "readmodel.h"
+#include "booking.h"
 #include "catalog.h"
 #include "resort.h"
 #include "review.h"
@@ -30,6 +31,7 @@ static const struct {
 	{EVENT_PRODUCT_PATCHED, catalog_project},   {EVENT_PRODUCT_DELETED, catalog_project},
 	{EVENT_RATE_PLAN_CREATED, catalog_project}, {EVENT_RATE_PLAN_REPLACED, catalog_project},
 	{EVENT_RATE_PLAN_PATCHED, catalog_project}, {EVENT_RATE_PLAN_DELETED, catalog_project},
+	{EVENT_INVENTORY_SET, booking_project},	    {EVENT_BOOKING_CHANGED, booking_project},
 	{EVENT_REVIEW_CREATED, review_project},	    {EVENT_REVIEW_MODERATED, review_project},
 };
 

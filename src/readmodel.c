@@ -174,8 +174,17 @@ int readmodel_compare(sqlite3 *db, const char *other_path, FILE *out, int *diffe
 {
 	/* Every table the projector writes; the search index by its visible columns. */
 	static const char *const sources[] = {
-		"resorts",    "products",   "product_attrs", "package_components",
-		"rate_plans", "day_prices", "reviews",	     "projector_cursor",
+		"resorts",
+		"products",
+		"product_attrs",
+		"package_components",
+		"rate_plans",
+		"day_prices",
+		"reviews",
+		"projector_cursor",
+		"bookings",
+		"booking_nights",
+		"inventory_capacity",
 	};
 	char sql[512];
 	*differences = 0;

@@ -361,12 +361,16 @@ static void start_call(struct saga *sg, enum payment_op op, const cJSON *doc, in
 	snprintf(c->authorize_key, sizeof(c->authorize_key), "%s:authorize", sg->id);
 	snprintf(c->reference, sizeof(c->reference), "%s", sg->id);
 	snprintf(c->currency, sizeof(c->currency), "%s", json_get_string(total, "currency"));
-	snprintf(c->token, sizeof(c->token), "%s",
-		 json_get_string(pay, "token") ? json_get_string(pay, "token") : "");
 	snprintf(c->authorization_id, sizeof(c->authorization_id), "%s", auth ? auth : "");
 	c->amount = amount;
 	c->done = call_done;
 	c->arg = sg;
+	if (op == PAYMENT_AUTHORIZE) {
+		MDB_txn *txn = store_reader_begin(&S.reader);
+		if (txn)
+			booking_token(txn, S.store, sg->id, c->token, sizeof(c->token));
+		store_reader_end(&S.reader);
+	}
 	sg->busy = true;
 	S.in_flight++;
 	atomic_fetch_add(&S.st.payment_calls, 1);
@@ -399,9 +403,10 @@ static void advance(struct saga *sg)
 				->valuedouble;
 	bool captured = cJSON_IsTrue(cJSON_GetObjectItem(pay, "captured"));
 	const cJSON *refund = cJSON_GetObjectItem(pay, "refund_amount");
-	if (strcmp(ps, "pending") == 0 && strcmp(state, "payment_pending") == 0)
+	if (strcmp(ps, "pending") == 0 && strcmp(state, "payment_pending") == 0) {
 		start_call(sg, PAYMENT_AUTHORIZE, doc, total);
-	else if (strcmp(ps, "authorized") == 0 || (strcmp(ps, "refund_pending") == 0 && !captured))
+	} else if (strcmp(ps, "authorized") == 0 ||
+		   (strcmp(ps, "refund_pending") == 0 && !captured))
 		start_call(sg, PAYMENT_CAPTURE, doc, total);
 	else if (strcmp(ps, "refund_pending") == 0 && refund && refund->valuedouble > 0)
 		start_call(sg, PAYMENT_REFUND, doc, (int64_t)refund->valuedouble);

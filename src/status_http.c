@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "booking.h"
 #include "http.h"
 #include "metrics.h"
+#include "saga.h"
 #include "banned.h"
 
 /* The status routes take no query parameters; replies 400 and returns false on any. */
@@ -71,7 +73,13 @@ void status_http_metrics(struct http_req *req)
 	struct projector_stats ps;
 	writer_stats_get(srv->writer, &ws);
 	projector_stats_get(srv->projector, &ps);
+	struct booking_stats bs;
+	struct saga_stats ss;
+	booking_stats_get(&bs);
+	saga_stats_get(&ss);
 	struct metrics_gauges g = {
+		.bookings = &bs,
+		.saga = &ss,
 		.in_flight = http_in_flight(),
 		.connections_open = http_connections_open(),
 		.connections_refused = http_connections_refused(),
