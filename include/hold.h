@@ -61,6 +61,10 @@ struct hold_cmd {
 	struct idem_key idem;
 	uint64_t ttl_ms;
 	int32_t today;
+	/* A refusal decided before the writer (the catalog cannot price the stay): recorded
+	 * under the key like any other, unless the key already has an answer. */
+	int refuse_err;
+	struct rsd_fail refuse_fail;
 	struct outcome out; /* 201 with the hold, or the refusal (409 with reason, remaining) */
 };
 void hold_cmd_init(struct hold_cmd *hc, struct hold_request *req, const struct idem_key *idem,

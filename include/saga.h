@@ -57,6 +57,10 @@ void saga_kick(const char *id);
 void saga_wait(struct saga_waiter *w);
 bool saga_unwait(struct saga_waiter *w);
 void saga_stats_get(struct saga_stats *out);
+/* Starts no new call from now on (retries waiting are dropped: the stored state keeps
+ * them for the next start). Called when shutdown begins, so that calls in flight end
+ * while requests drain. Main thread. */
+void saga_quiesce(void);
 /* Lets calls in flight finish (each is bounded by payment_timeout_ms) and their steps
  * commit, starts nothing new, then stops the thread. Before the writer stops. */
 void saga_stop(void);

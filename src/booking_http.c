@@ -72,17 +72,22 @@ void booking_http_hold_create(struct http_req *req)
 	const char *body = http_req_body(req, &len);
 	struct rsd_fail f = {0};
 	struct hold_request hr;
-	int err = hold_decode(body, len, &hr, &f);
+	int err = hold_decode(body, len, &hr, &f), price_err = RSD_OK;
 	if (!err)
-		err = hold_price(http_req_reader(req), &hr, &f);
-	if (err) {
+		price_err = hold_price(http_req_reader(req), &hr, &f);
+	/* A stay the catalog refuses is the key's answer too (a retry must not see a price
+	 * that changed since); a malformed body or a failing read is not. */
+	bool refusal = price_err == RSD_ENOTFOUND || price_err == RSD_ECONFLICT;
+	if (err || (price_err && (!refusal || !idem.present))) {
 		hold_request_release(&hr);
-		http_reply_error(req, err, &f);
+		http_reply_error(req, err ? err : price_err, &f);
 		return;
 	}
 	struct hold_cmd *hc = arena_alloc(http_req_arena(req), sizeof(*hc));
 	hold_cmd_init(hc, &hr, &idem, http_req_principal(req),
 		      (uint64_t)http_req_server(req)->config->hold_ttl_s * 1000);
+	hc->refuse_err = price_err;
+	hc->refuse_fail = f;
 	http_submit_durable(req, &hc->cmd, after_hold);
 }
 

@@ -302,6 +302,9 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 			return RSD_OK;
 		}
 	}
+	if (hc->refuse_err)
+		return idempotency_refuse(wt->txn, wt->store, &hc->idem, now_ms, &hc->out,
+					  hc->refuse_err, &hc->refuse_fail, NULL);
 	struct inv_item items[HOLD_ITEMS_MAX];
 	for (int i = 0; i < hc->req.n; i++)
 		items[i] = hc->req.items[i].inv;

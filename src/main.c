@@ -470,6 +470,7 @@ static int cmd_serve(struct config *c, bool demo)
 		sigwait(&sigs, &sig);
 		logger_log(LOGGER_INFO, "signal %d: shutting down", sig);
 		http_stop_accepting();
+		saga_quiesce(); /* calls in flight end while requests drain */
 		http_drain(SHUTDOWN_GRACE_MS);
 	}
 	if (saga_running)

@@ -50,7 +50,7 @@ static struct {
 	struct payment_provider *http;
 	pthread_t thread;
 	struct event_base *base;
-	struct event *wake, *sweep_timer;
+	struct event *wake, *sweep_timer, *stop_ev;
 	pthread_mutex_t mu;
 	struct kick *kicks;	     /* under mu */
 	struct saga *done;	     /* steps committed, under mu */
@@ -59,6 +59,7 @@ static struct {
 	struct saga *active;	     /* saga thread */
 	struct sweep_cmd sweep;	     /* saga thread, or the writer while sweeping */
 	bool sweeping, stopping, started;
+	bool closed;   /* under mu: the loop is gone; kicks are dropped */
 	int in_flight; /* calls and commands not yet back; saga thread */
 	struct {
 		_Atomic uint64_t holds_expired, keys_removed, payment_calls, payment_unknown;
@@ -117,10 +118,16 @@ void saga_kick(const char *id)
 	struct kick *k = rsd_calloc(1, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", id);
 	pthread_mutex_lock(&S.mu);
+	if (S.closed) {
+		/* Shutdown: the booking's stored state is where the next start picks it up. */
+		pthread_mutex_unlock(&S.mu);
+		free(k);
+		return;
+	}
 	k->next = S.kicks;
 	S.kicks = k;
-	pthread_mutex_unlock(&S.mu);
 	event_active(S.wake, EV_READ, 0);
+	pthread_mutex_unlock(&S.mu);
 }
 
 static struct saga *find(const char *id)
@@ -430,14 +437,31 @@ static void sweep_done(struct command *cmd)
 	event_active(S.wake, EV_READ, 0);
 }
 
+/* True when the expiry index holds something due: most sweeps find nothing, and then no
+ * command (no write transaction) is needed. */
+static bool sweep_due(uint64_t now_ms)
+{
+	MDB_txn *txn = store_reader_begin(&S.reader);
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	bool due = txn && mdb_cursor_open(txn, S.store->expiry, &c) == 0 &&
+		   mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size >= 8 &&
+		   rsd_get_be64(k.mv_data) <= now_ms;
+	if (c)
+		mdb_cursor_close(c);
+	store_reader_end(&S.reader);
+	return due;
+}
+
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (S.sweeping || S.stopping)
+	uint64_t now_ms = rsd_now_ms();
+	if (S.sweeping || S.stopping || !sweep_due(now_ms))
 		return;
-	sweep_cmd_init(&S.sweep, rsd_now_ms());
+	sweep_cmd_init(&S.sweep, now_ms);
 	S.sweep.cmd.done = sweep_done;
 	S.sweeping = true;
 	S.in_flight++;
@@ -467,14 +491,33 @@ bool saga_http_enabled(void)
 	return S.http != NULL;
 }
 
+static void init_mutex(void)
+{
+	pthread_mutex_init(&S.mu, NULL);
+}
+
 int saga_start(struct store *s, struct writer *w, const struct config *cfg, struct rsd_fail *f)
 {
-	memset(&S, 0, sizeof(S));
+	/* S.mu outlives every start: late kicks from workers lock it after saga_stop. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, init_mutex);
+	pthread_mutex_lock(&S.mu);
+	S.closed = false;
+	S.kicks = NULL;
+	S.done = NULL;
+	S.waiters = NULL;
+	S.sweep_done = false;
+	pthread_mutex_unlock(&S.mu);
+	S.active = NULL;
+	S.http = NULL;
+	S.stop_ev = NULL;
+	S.sweeping = S.stopping = false;
+	S.in_flight = 0;
+	memset(&S.reader, 0, sizeof(S.reader));
 	S.store = s;
 	S.writer = w;
 	S.cfg = cfg;
 	S.reader.store = s;
-	pthread_mutex_init(&S.mu, NULL);
 	S.base = event_base_new();
 	if (!S.base)
 		return rsd_failf(f, RSD_EIO, "", "cannot make the saga's event loop");
@@ -523,14 +566,25 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(S.base, NULL);
 }
 
+void saga_quiesce(void)
+{
+	if (!S.started || S.stop_ev)
+		return;
+	S.stop_ev = event_new(S.base, -1, 0, stop_cb, NULL);
+	event_active(S.stop_ev, EV_TIMEOUT, 0);
+}
+
 void saga_stop(void)
 {
 	if (!S.started)
 		return;
-	struct event *stop = event_new(S.base, -1, 0, stop_cb, NULL);
-	event_active(stop, EV_TIMEOUT, 0);
+	saga_quiesce();
 	pthread_join(S.thread, NULL);
-	event_free(stop);
+	pthread_mutex_lock(&S.mu);
+	S.closed = true; /* workers may still finish a booking command and kick */
+	pthread_mutex_unlock(&S.mu);
+	event_free(S.stop_ev);
+	S.stop_ev = NULL;
 	while (S.active)
 		finish(S.active);
 	while (S.kicks) {
@@ -544,7 +598,7 @@ void saga_stop(void)
 	event_free(S.wake);
 	event_free(S.sweep_timer);
 	event_base_free(S.base);
-	pthread_mutex_destroy(&S.mu);
+	S.base = NULL;
 	S.started = false;
 }
 
