@@ -11,7 +11,9 @@
  * States: payment_pending -> confirmed | failed; confirmed -> cancelled | checked_in |
  * no_show (and confirmed again by a change of dates); checked_in -> checked_out.
  * Inventory: a payment_pending booking's units are held (its hold's); a confirmed,
- * checked-in or no-show booking's nights are sold; every other state has none.
+ * checked-in, checked-out or no-show booking's items' nights are sold (check-out and
+ * no-show first cut the items' "to" to the nights actually used or charged); every other
+ * state has none.
  * Payment states: desk: due | none. http: pending (authorize not yet answered),
  * authorized, captured, declined, void_pending, voided, refund_pending, refunded.
  * A booking whose payment has work left is listed in meta under "sg:<id>" so a restart

@@ -503,6 +503,13 @@ static int do_change(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON
 		return rsd_failf(f, RSD_ECONFLICT, "item", "the booking has no item %d", ac->item);
 	if (strcmp(old.product_id, ac->change.inv.product_id) != 0)
 		return rsd_failf(f, RSD_EINTERNAL, "", "the change was priced for another product");
+	cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "items"), ac->item);
+	const char *method = json_get_string(cJSON_GetObjectItem(doc, "payment"), "method");
+	if (strcmp(method, "http") == 0 &&
+	    (double)ac->change.amount != cJSON_GetObjectItem(item, "amount")->valuedouble)
+		return rsd_failf(f, RSD_ECONFLICT, "",
+				 "the new dates cost a different amount, and the payment was made"
+				 " online for the old one: cancel and book again");
 	MDB_txn *child;
 	int rc = mdb_txn_begin(wt->store->env, wt->txn, 0, &child);
 	if (rc)
@@ -519,7 +526,6 @@ static int do_change(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON
 	}
 	if ((rc = mdb_txn_commit(child)))
 		return store_err(rc);
-	cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "items"), ac->item);
 	char from[11], to[11];
 	price_format_date(ac->change.inv.from_day, from);
 	price_format_date(ac->change.inv.to_day, to);
@@ -527,6 +533,11 @@ static int do_change(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON
 	set_string(item, "to", to);
 	double delta = (double)ac->change.amount - cJSON_GetObjectItem(item, "amount")->valuedouble;
 	set_number(item, "amount", (double)ac->change.amount);
+	/* The new dates are sold on the terms the catalog gives them now. */
+	cJSON *terms = cJSON_CreateObject();
+	cJSON_AddNumberToObject(terms, "free_days", ac->change.free_cancel_days);
+	cJSON_AddNumberToObject(terms, "fee_percent", ac->change.cancel_fee_percent);
+	cJSON_ReplaceItemInObject(item, "cancellation", terms);
 	cJSON *total = cJSON_GetObjectItem(doc, "total");
 	set_number(total, "amount", cJSON_GetObjectItem(total, "amount")->valuedouble + delta);
 	return RSD_OK;
@@ -564,6 +575,10 @@ static int act(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc,
 	case BOOKING_CANCEL:
 		if (strcmp(state, "confirmed") != 0)
 			return wrong_state(f, "cancel", state);
+		if (ac->today >= arrival)
+			return rsd_failf(
+				f, RSD_ECONFLICT, "",
+				"the stay has begun: check the guest in or mark a no-show");
 		if ((err = do_cancel(wt, ac, doc, f)))
 			return err;
 		set_string(doc, "state", "cancelled");
@@ -703,9 +718,11 @@ static int step(struct writer_txn *wt, struct booking_step_cmd *sc, cJSON *doc, 
 	*saga_left = true;
 	switch (sc->step) {
 	case STEP_AUTHORIZED:
+		if (!pending && strcmp(state, "failed") != 0)
+			return RSD_OK; /* a repeated step: the booking has moved on already */
 		set_string(pay, "authorization_id", sc->authorization_id);
 		if (!pending) {
-			/* The authorization came after we gave up: undo it. */
+			/* The authorization came after we gave up (or after a decline): undo it. */
 			if (strcmp(ps, "voided") != 0)
 				set_string(pay, "state", "void_pending");
 			return RSD_OK;
@@ -737,10 +754,11 @@ static int step(struct writer_txn *wt, struct booking_step_cmd *sc, cJSON *doc, 
 		*answered = true;
 		return fail_booking(wt, doc, "payment_unavailable", "void_pending", &sc->cmd.fail);
 	case STEP_CAPTURED:
+		/* ps points into pay's "state", which set_string frees: decide first. */
+		*saga_left = strcmp(ps, "refund_pending") == 0;
 		cJSON_ReplaceItemInObject(pay, "captured", cJSON_CreateTrue());
 		if (strcmp(ps, "authorized") == 0)
 			set_string(pay, "state", "captured");
-		*saga_left = strcmp(ps, "refund_pending") == 0;
 		return RSD_OK;
 	case STEP_VOIDED:
 		set_string(pay, "state", "voided");
@@ -768,7 +786,7 @@ static int step_apply(struct writer_txn *wt, struct command *cmd)
 	if ((err = step(wt, sc, doc, &answered, &saga_left)) ||
 	    (authorize_over && (err = token_put(wt->txn, wt->store, sc->id, NULL))) ||
 	    (err = save(wt, doc, now_ms)) ||
-	    (!saga_left && (err = saga_mark(wt->txn, wt->store, sc->id, false))))
+	    (err = saga_mark(wt->txn, wt->store, sc->id, saga_left)))
 		goto out;
 	if (answered) {
 		booking_outcome(doc, &sc->out);

@@ -204,6 +204,8 @@ int idempotency_refuse(MDB_txn *txn, struct store *s, const struct idem_key *k, 
 {
 	outcome_release(o);
 	o->err = err;
+	o->status = 0;
+	o->location[0] = '\0';
 	o->fail = *f;
 	if (extra) {
 		o->body = json_print(extra);

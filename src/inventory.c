@@ -517,7 +517,8 @@ static int check_overbooking(MDB_txn *txn, struct store *s, const struct invento
 		decode_day(v.mv_data, &d);
 		int32_t day =
 			(int32_t)rsd_get_be32((unsigned char *)k.mv_data + ENTITY_ID_BYTES_MAX + 1);
-		bool in_range = day >= set->from_day && day < set->to_day;
+		uint16_t slot = rsd_get_be16((unsigned char *)k.mv_data + ENTITY_ID_BYTES_MAX + 5);
+		bool in_range = day >= set->from_day && day < set->to_day && slot == set->slot;
 		uint32_t capacity = in_range && set->has_capacity ? set->capacity : d.capacity;
 		if ((uint64_t)d.sold + d.held > (uint64_t)capacity + set->overbooking)
 			err = over_committed(set->product_id, day, f);
@@ -662,8 +663,6 @@ int inventory_doc(MDB_txn *txn, struct store *s, const char *product, int32_t fr
 	if (err)
 		return err;
 	if ((err = inventory_product_get(txn, s, product, &prod)))
-		return err;
-	if (err)
 		return err;
 	cJSON *doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "product_id", product);
