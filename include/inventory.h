@@ -147,7 +147,10 @@ int inventory_parse_slot(const char *s, uint16_t *slot);
 /* Writes slot as "HH:MM" (out >= 6 bytes), or "" for the whole day. */
 void inventory_format_slot(uint16_t slot, char out[6]);
 
-/* Today in days since 1970-01-01, UTC. */
+/* The first bookable day (2000-01-01); day 0 keys a product's settings. */
+#define INVENTORY_FIRST_DAY 10957
+
+/* Today in days since 1970-01-01 in the appliance's time zone (its resort's). */
 int32_t inventory_today(void);
 
 #endif

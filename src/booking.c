@@ -443,23 +443,26 @@ static int cut_item(struct writer_txn *wt, cJSON *doc, int i, int32_t new_to, st
 	return RSD_OK;
 }
 
-/* The fee a cancellation today costs under the frozen terms of each item. */
+/* The fee cancelling item `it` today costs under its frozen terms. */
+static int64_t item_fee(const cJSON *it, int32_t today)
+{
+	int32_t from;
+	const cJSON *c = cJSON_GetObjectItem(it, "cancellation");
+	if (price_parse_date(json_get_string(it, "from"), &from) != RSD_OK || !c)
+		return 0;
+	int free_days = (int)cJSON_GetObjectItem(c, "free_days")->valuedouble;
+	int percent = (int)cJSON_GetObjectItem(c, "fee_percent")->valuedouble;
+	if (free_days == 0 || from - today >= free_days)
+		return 0;
+	return (int64_t)cJSON_GetObjectItem(it, "amount")->valuedouble * percent / 100;
+}
+
+/* The fee a cancellation today costs, summed over the items. */
 static int64_t cancellation_fee(const cJSON *doc, int32_t today)
 {
 	int64_t fee = 0;
 	const cJSON *it;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "items"))
-	{
-		int32_t from;
-		const cJSON *c = cJSON_GetObjectItem(it, "cancellation");
-		if (price_parse_date(json_get_string(it, "from"), &from) != RSD_OK || !c)
-			continue;
-		int free_days = (int)cJSON_GetObjectItem(c, "free_days")->valuedouble;
-		int percent = (int)cJSON_GetObjectItem(c, "fee_percent")->valuedouble;
-		if (free_days == 0 || from - today >= free_days)
-			continue;
-		fee += (int64_t)cJSON_GetObjectItem(it, "amount")->valuedouble * percent / 100;
-	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(doc, "items")) fee += item_fee(it, today);
 	return fee;
 }
 
@@ -504,6 +507,11 @@ static int do_change(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON
 	if (strcmp(old.product_id, ac->change.inv.product_id) != 0)
 		return rsd_failf(f, RSD_EINTERNAL, "", "the change was priced for another product");
 	cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "items"), ac->item);
+	if (item_fee(item, ac->today) > 0)
+		return rsd_failf(
+			f, RSD_ECONFLICT, "",
+			"the stay is inside its cancellation window: its dates can no longer"
+			" change");
 	const char *method = json_get_string(cJSON_GetObjectItem(doc, "payment"), "method");
 	if (strcmp(method, "http") == 0 &&
 	    (double)ac->change.amount != cJSON_GetObjectItem(item, "amount")->valuedouble)

@@ -53,14 +53,35 @@ static const char *path_id(struct http_req *req, const char *what)
 
 /* --- holds --- */
 
+/* Replies o and frees its body. The reply frees the request's arena, and with it the
+ * command that o came from, so callers move o out of the command and release the
+ * command first. */
+static void reply_owned(struct http_req *req, struct outcome *o)
+{
+	http_reply_outcome(req, o);
+	outcome_release(o);
+}
+
+/* Takes the outcome out of a command (which then owns nothing of it). */
+static struct outcome take_outcome(struct outcome *from)
+{
+	struct outcome o = *from;
+	from->body = NULL;
+	from->len = 0;
+	return o;
+}
+
 static void after_hold(struct http_req *req, struct command *cmd, int result)
 {
 	struct hold_cmd *hc = (struct hold_cmd *)cmd;
-	if (result != RSD_OK)
-		reply_failed(req, cmd, result);
-	else
-		http_reply_outcome(req, &hc->out);
+	struct outcome o = take_outcome(&hc->out);
 	hold_cmd_release(hc);
+	if (result != RSD_OK) {
+		outcome_release(&o);
+		reply_failed(req, cmd, result); /* reads cmd->fail before the reply frees it */
+	} else {
+		reply_owned(req, &o);
+	}
 }
 
 void booking_http_hold_create(struct http_req *req)
@@ -126,11 +147,13 @@ void booking_http_hold_get(struct http_req *req)
 static void after_release(struct http_req *req, struct command *cmd, int result)
 {
 	struct hold_release_cmd *rc = (struct hold_release_cmd *)cmd;
-	if (result != RSD_OK)
+	struct outcome o = take_outcome(&rc->out);
+	if (result != RSD_OK) {
+		outcome_release(&o);
 		reply_failed(req, cmd, result);
-	else
-		http_reply_outcome(req, &rc->out);
-	outcome_release(&rc->out);
+	} else {
+		reply_owned(req, &o);
+	}
 }
 
 void booking_http_hold_release(struct http_req *req)
@@ -166,29 +189,28 @@ static void wait_over(struct http_req *req, void *arg, bool woken)
 	struct booking_cmd *bc = bw->bc;
 	if (!woken && !saga_unwait(&bw->waiter))
 		return; /* the answer is on its way: its unpark calls again */
-	if (bw->answered) {
-		http_reply_outcome(req, &bw->waiter.out);
-		outcome_release(&bw->waiter.out);
-	} else {
-		http_reply_outcome(req, &bc->out); /* still pending: 202 with the booking */
-	}
+	/* Still pending: 202 with the booking. */
+	struct outcome o = take_outcome(bw->answered ? &bw->waiter.out : &bc->out);
+	outcome_release(&bw->waiter.out);
 	booking_cmd_release(bc);
+	reply_owned(req, &o);
 }
 
 static void after_booking(struct http_req *req, struct command *cmd, int result)
 {
 	struct booking_cmd *bc = (struct booking_cmd *)cmd;
-	if (result != RSD_OK) {
-		reply_failed(req, cmd, result);
+	if (result != RSD_OK || !bc->saga) {
+		struct outcome o = take_outcome(&bc->out);
 		booking_cmd_release(bc);
+		if (result != RSD_OK) {
+			outcome_release(&o);
+			reply_failed(req, cmd, result);
+		} else {
+			reply_owned(req, &o);
+		}
 		return;
 	}
 	int wait_ms = http_req_server(req)->config->booking_wait_ms;
-	if (!bc->saga) {
-		http_reply_outcome(req, &bc->out);
-		booking_cmd_release(bc);
-		return;
-	}
 	struct booking_wait *bw = arena_alloc(http_req_arena(req), sizeof(*bw));
 	memset(bw, 0, sizeof(*bw));
 	bw->req = req;
@@ -234,13 +256,16 @@ void booking_http_get(struct http_req *req)
 static void after_action(struct http_req *req, struct command *cmd, int result)
 {
 	struct booking_action_cmd *ac = (struct booking_action_cmd *)cmd;
-	if (result != RSD_OK)
-		reply_failed(req, cmd, result);
-	else
-		http_reply_outcome(req, &ac->out);
 	if (result == RSD_OK && ac->saga)
 		saga_kick(ac->id);
+	struct outcome o = take_outcome(&ac->out);
 	booking_action_cmd_release(ac);
+	if (result != RSD_OK) {
+		outcome_release(&o);
+		reply_failed(req, cmd, result);
+	} else {
+		reply_owned(req, &o);
+	}
 }
 
 static struct booking_action_cmd *action_new(struct http_req *req, enum booking_action action)

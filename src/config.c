@@ -61,7 +61,8 @@ INT_PARSER(parse_projector_wait, projector_wait_ms, 10, 600000)
 INT_PARSER(parse_hold_ttl, hold_ttl_s, 1, 86400)
 INT_PARSER(parse_payment_timeout, payment_timeout_ms, 50, 120000)
 INT_PARSER(parse_payment_attempts, payment_attempts, 1, 50)
-INT_PARSER(parse_booking_wait, booking_wait_ms, 0, 120000)
+/* Below SHUTDOWN_GRACE_MS, so that a waiting booking is answered before shutdown ends. */
+INT_PARSER(parse_booking_wait, booking_wait_ms, 0, SHUTDOWN_GRACE_MS - 1000)
 
 /* "" or http://HOST:PORT[/PATH]: the payment service is on the resort's network. */
 static bool parse_payment_url(struct config *c, const char *value, char *why, size_t whylen)

@@ -408,7 +408,7 @@ static void get_bool(const cJSON *obj, const char *name, bool *has, bool *out)
 static int get_date(const cJSON *obj, const char *name, int32_t *day, struct rsd_fail *f)
 {
 	const char *s = json_get_string(obj, name);
-	if (!s || price_parse_date(s, day) != RSD_OK || *day < FIRST_DAY)
+	if (!s || price_parse_date(s, day) != RSD_OK || *day < INVENTORY_FIRST_DAY)
 		return rsd_failf(f, RSD_EINVAL, name,
 				 "'%s' must be a date YYYY-MM-DD from 2000-01-01 on", name);
 	return RSD_OK;

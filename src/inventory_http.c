@@ -22,6 +22,8 @@ static int query_range(struct http_req *req, int32_t *from, int32_t *to, uint16_
 	if ((err = http_req_query_date(req, "from", from, f)) ||
 	    (err = http_req_query_date(req, "to", to, f)))
 		return err;
+	if (*from < INVENTORY_FIRST_DAY)
+		return rsd_failf(f, RSD_EINVAL, "from", "'from' must be 2000-01-01 or later");
 	if (*to <= *from || *to - *from > max_days)
 		return rsd_failf(f, RSD_EINVAL, "to",
 				 "'to' must come after 'from', at most %d days later",

@@ -69,6 +69,7 @@ static struct {
 } S;
 
 static void advance(struct saga *sg);
+static void retry_later(struct saga *sg);
 
 /* --- waiters --- */
 
@@ -192,7 +193,9 @@ static void step_finished(struct saga *sg)
 	}
 	booking_step_cmd_release(&sg->step);
 	if (sg->step.cmd.result != RSD_OK && !S.stopping) {
-		finish(sg); /* the next kick or restart tries again from the stored state */
+		/* Nothing changed: after a pause the same call (same key) and step again. */
+		sg->attempts++;
+		retry_later(sg);
 		return;
 	}
 	advance(sg);
@@ -262,11 +265,12 @@ static void submit_step(struct saga *sg, enum booking_step step)
 	sg->busy = true;
 	S.in_flight++;
 	if (writer_submit(S.writer, &sg->step.cmd) != RSD_OK) {
-		/* The writer is stopping or full: the stored state is unchanged, and the next
-		 * start resumes from it. */
+		/* The writer's queue is full (or it is stopping): the stored state is unchanged,
+		 * so the same call and step after a pause are safe. */
 		S.in_flight--;
 		sg->busy = false;
-		finish(sg);
+		sg->attempts++;
+		retry_later(sg);
 	}
 }
 
@@ -298,6 +302,10 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 
 static void retry_later(struct saga *sg)
 {
+	if (S.stopping) {
+		finish(sg); /* the stored state resumes at the next start */
+		return;
+	}
 	if (!sg->retry)
 		sg->retry = evtimer_new(S.base, retry_cb, sg);
 	int ms = retry_delay_ms(sg->attempts);
