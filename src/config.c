@@ -180,7 +180,7 @@ static const struct config_key keys[] = {
 	 "how long one call to the payment service may take"},
 	{"payment_attempts", parse_payment_attempts, "4",
 	 "calls of an authorize before the booking fails and is voided"},
-	{"booking_wait_ms", parse_booking_wait, "8000",
+	{"booking_wait_ms", parse_booking_wait, "5000",
 	 "how long POST /v1/bookings waits for the payment before answering 202"},
 };
 #define KEYS_COUNT (sizeof(keys) / sizeof(keys[0]))
