@@ -551,6 +551,15 @@ static int do_change(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON
 	return RSD_OK;
 }
 
+/* Where an item ends when the guest leaves today: nights before today were used; an item
+ * that began today keeps that night (the guest checked in for it); later ones are unused. */
+static int32_t checked_out_to(const struct inv_item *it, int32_t today)
+{
+	if (it->from_day < today)
+		return today;
+	return it->from_day == today ? it->from_day + 1 : it->from_day;
+}
+
 /* The stay's first arrival and last departure. */
 static void stay_span(const cJSON *doc, int32_t *arrival, int32_t *departure)
 {
@@ -608,9 +617,7 @@ static int act(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc,
 		for (int i = 0; i < n && !err; i++) {
 			struct inv_item it;
 			if (item_at(doc, i, &it) == RSD_OK)
-				err = cut_item(
-					wt, doc, i,
-					ac->today > it.from_day ? ac->today : it.from_day + 1, f);
+				err = cut_item(wt, doc, i, checked_out_to(&it, ac->today), f);
 		}
 		if (!err)
 			set_string(doc, "state", "checked_out");
@@ -621,11 +628,14 @@ static int act(struct writer_txn *wt, struct booking_action_cmd *ac, cJSON *doc,
 		if (ac->today < arrival)
 			return rsd_failf(f, RSD_ECONFLICT, "",
 					 "a guest can be a no-show only from the arrival day");
-		/* The first night is charged; the rest go back on sale. */
+		/* The arrival night is charged; the rest, and items that start later, go back
+		 * on sale. */
 		for (int i = 0; i < n && !err; i++) {
 			struct inv_item it;
 			if (item_at(doc, i, &it) == RSD_OK)
-				err = cut_item(wt, doc, i, it.from_day + 1, f);
+				err = cut_item(
+					wt, doc, i,
+					it.from_day == arrival ? it.from_day + 1 : it.from_day, f);
 		}
 		if (!err)
 			set_string(doc, "state", "no_show");

@@ -96,6 +96,8 @@ int inventory_product_get(MDB_txn *txn, struct store *s, const char *product,
 	make_key(key, product, 0, 0);
 	MDB_val k = {.mv_size = KEY_BYTES, .mv_data = key}, v;
 	memset(out, 0, sizeof(*out));
+	/* Versions start at 1: an ETag "0" would read as no If-Match at all. */
+	out->version = 1;
 	int rc = mdb_get(txn, s->inventory, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return RSD_OK;

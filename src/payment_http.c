@@ -31,7 +31,25 @@ struct http_provider {
 	int port;
 	char prefix[256]; /* path before /authorize etc., without a trailing slash */
 	int timeout_ms;
+	/* Connections whose call has ended. evhttp cannot free a connection inside its own
+	 * request's callback (and free_on_completion leaks one whose connect failed), so they
+	 * are freed at the next call and when the provider is freed. */
+	struct evhttp_connection *dead[64];
+	int ndead;
 };
+
+struct call_ctx {
+	struct http_provider *hp;
+	struct payment_call *call;
+	struct evhttp_connection *conn;
+};
+
+static void free_dead(struct http_provider *hp)
+{
+	for (int i = 0; i < hp->ndead; i++)
+		evhttp_connection_free(hp->dead[i]);
+	hp->ndead = 0;
+}
 
 static const char *op_path(enum payment_op op)
 {
@@ -104,7 +122,13 @@ static enum payment_answer classify(struct payment_call *c, int code, const cJSO
 
 static void on_response(struct evhttp_request *req, void *arg)
 {
-	struct payment_call *c = arg;
+	struct call_ctx *ctx = arg;
+	struct payment_call *c = ctx->call;
+	struct http_provider *hp = ctx->hp;
+	if (hp->ndead == (int)(sizeof(hp->dead) / sizeof(hp->dead[0])))
+		RSD_ASSERT(!"more payment calls in flight than connections kept");
+	hp->dead[hp->ndead++] = ctx->conn;
+	free(ctx);
 	int code = req ? evhttp_request_get_response_code(req) : 0;
 	cJSON *body = req && code ? response_json(req) : NULL;
 	enum payment_answer answer = code ? classify(c, code, body) : PAYMENT_UNKNOWN;
@@ -116,10 +140,16 @@ static void on_response(struct evhttp_request *req, void *arg)
 static void http_start(struct payment_provider *p, struct payment_call *c)
 {
 	struct http_provider *hp = (struct http_provider *)p;
+	free_dead(hp);
 	struct evhttp_connection *conn =
 		evhttp_connection_base_new(hp->ev_base, NULL, hp->host, (unsigned short)hp->port);
-	struct evhttp_request *req = conn ? evhttp_request_new(on_response, c) : NULL;
+	struct call_ctx *ctx = rsd_calloc(1, sizeof(*ctx));
+	ctx->hp = hp;
+	ctx->call = c;
+	ctx->conn = conn;
+	struct evhttp_request *req = conn ? evhttp_request_new(on_response, ctx) : NULL;
 	if (!req) {
+		free(ctx);
 		if (conn)
 			evhttp_connection_free(conn);
 		snprintf(c->detail, sizeof(c->detail), "cannot open a connection");
@@ -129,7 +159,6 @@ static void http_start(struct payment_provider *p, struct payment_call *c)
 	struct timeval tv = {.tv_sec = hp->timeout_ms / 1000,
 			     .tv_usec = (hp->timeout_ms % 1000) * 1000};
 	evhttp_connection_set_timeout_tv(conn, &tv);
-	evhttp_connection_free_on_completion(conn);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Host", hp->host);
 	evhttp_add_header(h, "Content-Type", "application/json");
@@ -145,6 +174,7 @@ static void http_start(struct payment_provider *p, struct payment_call *c)
 
 static void http_free(struct payment_provider *p)
 {
+	free_dead((struct http_provider *)p);
 	free(p);
 }
 

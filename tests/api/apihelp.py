@@ -131,3 +131,103 @@ def plan_amount(rules, d):
                 WEEKDAYS[d.weekday()] in r.get("weekdays", WEEKDAYS):
             amount = r["amount"]
     return amount
+
+
+# ---- reservations: products to book, inventory counters, holds and bookings ----
+
+GUEST = {"name": "김민수", "email": "minsu@example.com"}
+
+
+def today():
+    """The server's "today": it runs in the same time zone as the tests."""
+    return datetime.date.today()
+
+
+def iso(d):
+    return d.isoformat()
+
+
+def make_bookable(server, rules, attributes=None, resort_name="예약 리조트", name="예약 객실"):
+    """A resort, a room-type product (with attributes) and one rate plan of rules;
+    returns the product id. The plan's 201 means its prices are readable (read-your-write),
+    so a hold can price the product at once."""
+    r = server.post_json("/v1/resorts", {"name": resort_name})
+    assert r.status_code == 201, r.text
+    body = {"type": "room_type", "resort_id": r.json()["id"], "name": name}
+    if attributes is not None:
+        body["attributes"] = attributes
+    r = server.post_json("/v1/products", body)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    r = server.post_json(f"/v1/products/{pid}/rate-plans", {"name": "Standard", "rules": rules})
+    assert r.status_code == 201, r.text
+    return pid
+
+
+def set_inventory(server, product, frm, to, headers=None, **fields):
+    """PUT /v1/inventory/{product} over [frm, to); asserts a 200 and returns the response."""
+    r = put_json(server, f"/v1/inventory/{product}", {"from": str(frm), "to": str(to), **fields},
+                 headers=headers or {})
+    assert r.status_code == 200, r.text
+    return r
+
+
+def inventory(server, product, frm, to, slot=None):
+    """{date: day} of GET /v1/inventory/{product} over [frm, to)."""
+    q = {"from": str(frm), "to": str(to)}
+    if slot:
+        q["slot"] = slot
+    r = server.get(f"/v1/inventory/{product}?" + qs(q))
+    assert r.status_code == 200, r.text
+    return {d["date"]: d for d in r.json()["days"]}
+
+
+def counts(server, product, frm, to, slot=None):
+    """[(sold, held)] per day of [frm, to): what bookings and holds change."""
+    return [(d["sold"], d["held"]) for d in inventory(server, product, frm, to, slot).values()]
+
+
+def hold_body(product, frm, to, qty=1, guest=None, **more):
+    return {"items": [{"product_id": product, "from": str(frm), "to": str(to), "qty": qty,
+                       **more}], "guest": guest or GUEST}
+
+
+def post_hold(server, body, key=None):
+    return server.post_json("/v1/holds", body, headers={"Idempotency-Key": key} if key else {})
+
+
+def hold(server, product, frm, to, qty=1):
+    """A hold of qty units of product over [frm, to); asserts a 201 and returns it."""
+    r = post_hold(server, hold_body(product, frm, to, qty))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def post_booking(server, hold_id, method="desk", key=None, token=None, **more):
+    pay = {"method": method}
+    if token is not None:
+        pay["token"] = token
+    return server.post_json("/v1/bookings", {"hold_id": hold_id, "payment": pay, **more},
+                            headers={"Idempotency-Key": key} if key else {})
+
+
+def book(server, product, frm, to, qty=1):
+    """A desk booking of qty units over [frm, to); asserts a 201 and returns it."""
+    r = post_booking(server, hold(server, product, frm, to, qty)["id"])
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def booking_action(server, booking_id, action, body=None, key=None):
+    """POST /v1/bookings/{id}/{action}: no body unless one is given (change-dates)."""
+    headers = {"Idempotency-Key": key} if key else {}
+    if body is None:
+        return requests.post(server.url(f"/v1/bookings/{booking_id}/{action}"), headers=headers,
+                             timeout=10)
+    return server.post_json(f"/v1/bookings/{booking_id}/{action}", body, headers=headers)
+
+
+def get_booking(server, booking_id):
+    r = server.get(f"/v1/bookings/{booking_id}")
+    assert r.status_code == 200, r.text
+    return r.json()

@@ -249,7 +249,7 @@ static void test_take_held_and_sold(void **state)
 	assert_int_equal(day_at(fx, ROOM, t, 0).version, v0 + 1);
 	assert_int_equal(day_at(fx, ROOM, t + 1, 0).version, v0 + 2);
 	/* A guest's take never moves the product's inventory version (If-Match of staff). */
-	assert_int_equal(product_at(fx, ROOM).version, 1);
+	assert_int_equal(product_at(fx, ROOM).version, 2);
 
 	/* Exactly what is left can be taken; one more cannot. */
 	struct inv_item rest = item(ROOM, t + 1, t + 2, 2);
@@ -546,31 +546,32 @@ static void test_set_if_match(void **state)
 {
 	struct fixture *fx = *state;
 	int32_t t = fx->t;
-	assert_int_equal(product_at(fx, ROOM).version, 0);
+	/* Versions start at 1, so that the ETag of an untouched product is usable. */
+	assert_int_equal(product_at(fx, ROOM).version, 1);
 	struct inventory_set s = range(ROOM, t, t + 2);
 	s.has_capacity = true;
 	s.capacity = 4;
 	uint64_t v;
-	assert_int_equal(run_set(fx, &s, 0, &v, NULL), RSD_OK);
-	assert_int_equal(v, 1);
+	assert_int_equal(run_set(fx, &s, 1, &v, NULL), RSD_OK);
+	assert_int_equal(v, 2);
 
 	s.capacity = 6;
 	struct rsd_fail f;
 	assert_int_equal(run_set(fx, &s, 7, NULL, &f), RSD_EPRECONDITION);
-	assert_non_null(strstr(f.detail, "1"));
+	assert_non_null(strstr(f.detail, "2"));
 	assert_int_equal(run_set(fx, &s, UINT64_MAX, NULL, NULL), RSD_EPRECONDITION);
 	assert_int_equal(day_at(fx, ROOM, t, 0).capacity, 4);
-	assert_int_equal(run_set(fx, &s, 1, &v, NULL), RSD_OK);
-	assert_int_equal(v, 2);
+	assert_int_equal(run_set(fx, &s, 2, &v, NULL), RSD_OK);
+	assert_int_equal(v, 3);
 	assert_int_equal(day_at(fx, ROOM, t + 1, 0).capacity, 6);
-	assert_int_equal(run_set(fx, &s, 1, NULL, NULL), RSD_EPRECONDITION);
+	assert_int_equal(run_set(fx, &s, 2, NULL, NULL), RSD_EPRECONDITION);
 
 	/* Guests' takes and moves leave the version where it is. */
 	struct inv_item a = item(ROOM, t, t + 1, 1);
 	assert_int_equal(take(fx, &a, 1, fx->today, false, NULL, NULL), RSD_OK);
 	assert_int_equal(move(fx, &a, 1, INV_CONFIRM), RSD_OK);
-	assert_int_equal(run_set(fx, &s, 2, &v, NULL), RSD_OK);
-	assert_int_equal(v, 3);
+	assert_int_equal(run_set(fx, &s, 3, &v, NULL), RSD_OK);
+	assert_int_equal(v, 4);
 }
 
 static void test_set_keeps_what_it_does_not_name(void **state)
@@ -805,10 +806,10 @@ static void test_doc(void **state)
 	assert_int_equal(inventory_doc(txn, &fx->store, "pr_nothing", t, t + 1, 0, &doc, &version),
 			 RSD_ENOTFOUND);
 	assert_int_equal(inventory_doc(txn, &fx->store, ROOM, t, t + 3, 0, &doc, &version), RSD_OK);
-	assert_int_equal(version, 3);
+	assert_int_equal(version, 4);
 	assert_string_equal(json_get_string(doc, "product_id"), ROOM);
 	assert_null(cJSON_GetObjectItem(doc, "slot"));
-	assert_int_equal(cJSON_GetObjectItem(doc, "version")->valueint, 3);
+	assert_int_equal(cJSON_GetObjectItem(doc, "version")->valueint, 4);
 	assert_int_equal(cJSON_GetObjectItem(doc, "overbooking")->valueint, 1);
 	const cJSON *days = cJSON_GetObjectItem(doc, "days");
 	assert_int_equal(cJSON_GetArraySize(days), 3);
@@ -833,7 +834,7 @@ static void test_doc(void **state)
 	assert_int_equal(inventory_doc(txn, &fx->store, SPA, t, t + 1, 631, &doc, &version),
 			 RSD_OK);
 	assert_string_equal(json_get_string(doc, "slot"), "10:30");
-	assert_int_equal(version, 0);
+	assert_int_equal(version, 1);
 	cJSON_Delete(doc);
 	mdb_txn_abort(txn);
 }
