@@ -284,7 +284,8 @@ void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **ou
 	      p->events_applied);
 	gauge(&t, "resortd_projector_stuck", "gauge", "1 when the projector is failing or stalled.",
 	      p->stuck ? 1 : 0);
-	render_bookings(&t, g->bookings, g->saga);
+	if (g->bookings && g->saga)
+		render_bookings(&t, g->bookings, g->saga);
 	*out = t.buf;
 	*len = t.len;
 }
