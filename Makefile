@@ -116,6 +116,7 @@ fuzz-smoke:
 bench: deps-bench resortd
 	bench/run.sh
 	bench/search.sh
+	bench/booking.sh
 
 deb: resortd
 	packaging/build-deb.sh

@@ -1,5 +1,8 @@
-# bench/lib.sh — what bench/run.sh and bench/search.sh share; sourced after each sets T (its
-# temp dir), PIDS (the processes it starts), BIN and LOG_TAG. HTTP_TIMEOUT_S: http_get's wait.
+# shellcheck shell=bash
+# bench/lib.sh — what the bench scripts share; sourced after each sets T (its temp dir), PIDS
+# (the processes it starts), BIN and LOG_TAG. HTTP_TIMEOUT_S: http_get's and http_send's wait.
+# NEEDS_TOOLS: the commands the script runs, checked here; unset means "wrk nginx" (bench/run.sh,
+# bench/search.sh); bench/booking_pg.sh and bench/booking.sh set their own.
 
 log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -25,8 +28,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-command -v wrk >/dev/null || die "wrk missing (make deps-bench)"
-command -v nginx >/dev/null || die "nginx missing (make deps-bench)"
+for tool in ${NEEDS_TOOLS-wrk nginx}; do
+	command -v "$tool" >/dev/null || die "$tool missing (make deps-bench)"
+done
 [ -x "$BIN" ] || die "$BIN missing (make resortd)"
 
 # GET url -> body on stdout (curl when present, else bash /dev/tcp).
@@ -39,6 +43,25 @@ http_get() {
 		printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$path" >&9
 		timeout "$wait" cat <&9 | sed '1,/^\r$/d'
 		exec 9<&-
+	fi
+}
+
+# http_send METHOD PORT PATH [JSON]: the response body on stdout; fails (status 1) unless the
+# status is 2xx. curl when present, else bash /dev/tcp.
+http_send() {
+	local method=$1 port=$2 path=$3 body=${4-} wait=${HTTP_TIMEOUT_S:-5}
+	if command -v curl >/dev/null; then
+		curl -sf --max-time "$wait" -X "$method" -H 'Content-Type: application/json' \
+			${4+--data-binary "$body"} "http://127.0.0.1:$port$path"
+	else
+		local resp
+		exec 9<>"/dev/tcp/127.0.0.1/$port"
+		printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+			"$method" "$path" "$(printf %s "$body" | wc -c)" "$body" >&9
+		resp=$(timeout "$wait" cat <&9)
+		exec 9<&-
+		printf '%s' "$resp" | sed '1,/^\r$/d'
+		[[ $resp =~ ^HTTP/1\.[01]\ 2[0-9][0-9] ]]
 	fi
 }
 
@@ -60,6 +83,28 @@ free_port() {
 
 rss_of() { # "VmRSS VmHWM RssAnon RssFile" in KiB (RssFile: mapped LMDB/SQLite pages, reclaimable)
 	awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} /^RssAnon/{a=$2} /^RssFile/{f=$2} END{print r, h, a, f}' "/proc/$1/status"
+}
+# put_section FILE NAME SECTION_FILE: replaces the lines from "<!-- NAME:begin" to
+# "<!-- NAME:end -->" of FILE with SECTION_FILE (which carries both markers), or appends it.
+put_section() {
+	local file=$1 name=$2 section=$3
+	touch "$file"
+	if grep -q "^<!-- $name:begin" "$file"; then
+		awk -v name="$name" -v sec="$section" '
+			index($0, "<!-- " name ":begin") == 1 { while ((getline l < sec) > 0) print l; skip = 1; next }
+			skip && index($0, "<!-- " name ":end -->") == 1 { skip = 0; next }
+			!skip { print }' "$file" >"$file.tmp.$$"
+	else
+		{ cat "$file"; [ -s "$file" ] && echo; cat "$section"; } >"$file.tmp.$$"
+	fi
+	mv "$file.tmp.$$" "$file"
+}
+
+# keep_sections OLD NEW: appends to NEW every "<!-- NAME:begin" ... "<!-- NAME:end -->" section
+# of OLD (what another script wrote there), so a script that rewrites the file keeps them.
+keep_sections() {
+	[ -f "$1" ] || return 0
+	awk '/^<!-- [a-z_-]*:begin/ { p = 1; print "" } p { print } /^<!-- [a-z_-]*:end -->/ { p = 0 }' "$1" >>"$2"
 }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 

@@ -261,10 +261,8 @@ fmt0() { awk -v v="$1" 'BEGIN{printf "%\047.0f", v}' 2>/dev/null || echo "$1"; }
 	echo "- idle RSS = $(mib "$idle_max") MiB (< 32 MiB): $(awk -v k="$idle_max" 'BEGIN{print (k < 32*1024) ? "PASS" : "FAIL"}')"
 } >"$T/results.md"
 
-# Keep the catalog section bench/search.sh wrote (between its markers).
-if [ -f "$OUT" ] && grep -q '^<!-- catalog:begin' "$OUT"; then
-	{ echo; awk '/^<!-- catalog:begin/{p=1} p{print} /^<!-- catalog:end -->/{p=0}' "$OUT"; } >>"$T/results.md"
-fi
+# Keep the sections bench/search.sh and bench/booking.sh wrote (between their markers).
+keep_sections "$OUT" "$T/results.md"
 cp "$T/results.md" "$OUT"
 cat "$OUT"
 log "saved $OUT"
