@@ -158,7 +158,6 @@ enum booking_counter {
 	COUNT_CONFIRMED,
 	COUNT_FAILED,
 	COUNT_CANCELLED,
-	COUNT_REPLAY,
 	COUNT_MAX_,
 };
 void booking_count(enum booking_counter c);

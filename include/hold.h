@@ -95,9 +95,10 @@ void sweep_cmd_init(struct sweep_cmd *sc, uint64_t now_ms);
  * Errors: RSD_ENOTFOUND, RSD_EIO. */
 int hold_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc, enum hold_state *state,
 	      uint64_t *expiry_ms);
-/* Writes a hold back with a new state (bumping its version). Writer thread. */
-int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state,
-	       uint64_t expiry_ms);
+/* Writes a hold back with a new state (bumping its version). Writer thread. *text
+ * (may be NULL) receives the document as stored, for the caller (cJSON_free). */
+int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms,
+	       char **text_out);
 /* Turns a document's items back into counters' items; returns how many (-1: corrupt). */
 int hold_items(const cJSON *doc, struct inv_item *items, int max);
 /* The state's name. */

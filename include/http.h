@@ -73,6 +73,9 @@ struct store_reader *http_req_state(struct http_req *req);
 /* The worker's cache of serialized replies (readcache.h). */
 struct readcache *http_req_cache(struct http_req *req);
 const char *http_req_param(struct http_req *req, const char *name);
+/* The {id} of the path; NULL, after replying 404 ("no <what> with id ..."), when it is too
+ * long to be any entity's id. */
+const char *http_req_id(struct http_req *req, const char *what);
 /* The decoded value of query parameter name, or NULL. */
 const char *http_req_query(struct http_req *req, const char *name);
 /* Reads query parameter name as a date YYYY-MM-DD (price.h's day number). Errors:

@@ -61,6 +61,16 @@ int idempotency_key_init(struct idem_key *k, const char *header, const char *pri
 int idempotency_check(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
 		      bool *replay, struct outcome *out, struct rsd_fail *f);
 
+/*
+ * What a guarded command does first: nothing when the request has no key (*replay false);
+ * else idempotency_check into out (released first). Counts replays. Errors: those of
+ * idempotency_check.
+ */
+int idempotency_begin(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
+		      bool *replay, struct outcome *out, struct rsd_fail *f);
+/* Requests answered from a stored outcome since start (any thread). */
+uint64_t idempotency_replays(void);
+
 /* Records k as running (o NULL) or done with o, expiring IDEMPOTENCY_TTL_S after
  * first_ms (the time of its first use). Errors: RSD_EFULL, RSD_EIO. */
 int idempotency_put(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t first_ms,

@@ -37,31 +37,36 @@ void booking_stats_get(struct booking_stats *out)
 	out->confirmed = atomic_load(&counters[COUNT_CONFIRMED]);
 	out->failed = atomic_load(&counters[COUNT_FAILED]);
 	out->cancelled = atomic_load(&counters[COUNT_CANCELLED]);
-	out->replays = atomic_load(&counters[COUNT_REPLAY]);
+	out->replays = idempotency_replays();
 }
 
 /* --- documents --- */
 
-int booking_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc)
+/* The stored document of booking id; borrowed until txn ends. */
+static int booking_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v)
 {
 	if (strlen(id) > ENTITY_ID_BYTES_MAX)
 		return RSD_ENOTFOUND;
-	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id}, v;
-	int rc = mdb_get(txn, s->bookings, &k, &v);
-	if (rc)
-		return store_err(rc);
+	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
+	return store_err(mdb_get(txn, s->bookings, &k, v));
+}
+
+int booking_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc)
+{
+	MDB_val v;
+	int err = booking_raw(txn, s, id, &v);
+	if (err)
+		return err;
 	*doc = cJSON_ParseWithLength(v.mv_data, v.mv_size);
 	return *doc ? RSD_OK : RSD_EIO;
 }
 
 int booking_get(MDB_txn *txn, struct store *s, const char *id, char **json, size_t *len)
 {
-	if (strlen(id) > ENTITY_ID_BYTES_MAX)
-		return RSD_ENOTFOUND;
-	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id}, v;
-	int rc = mdb_get(txn, s->bookings, &k, &v);
-	if (rc)
-		return store_err(rc);
+	MDB_val v;
+	int err = booking_raw(txn, s, id, &v);
+	if (err)
+		return err;
 	*json = rsd_strndup(v.mv_data, v.mv_size);
 	*len = v.mv_size;
 	return RSD_OK;
@@ -159,7 +164,9 @@ int booking_token(MDB_txn *txn, struct store *s, const char *id, char *out, size
 }
 
 /* Bumps version and updated_at, stores the booking and emits it as an event. */
-static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms)
+/* *text (may be NULL) receives the document as stored, for the caller's reply (cJSON_free):
+ * a booking is printed once per transition. */
+static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms, char **text_out)
 {
 	char now[32];
 	rsd_time_format(now_ms, now, sizeof(now));
@@ -174,11 +181,15 @@ static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms)
 	int err = store_err(mdb_put(wt->txn, wt->store->bookings, &k, &v, 0));
 	if (!err)
 		err = writer_emit(wt, EVENT_BOOKING_CHANGED, text, len, NULL);
-	cJSON_free(text);
+	if (text_out)
+		*text_out = text;
+	else
+		cJSON_free(text);
 	return err;
 }
 
-void booking_outcome(const cJSON *doc, struct outcome *out)
+/* booking_outcome with the document already printed as text (NULL: print it here). */
+static void outcome_of(const cJSON *doc, const char *text, struct outcome *out)
 {
 	const char *state = get_state(doc);
 	outcome_release(out);
@@ -198,11 +209,17 @@ void booking_outcome(const cJSON *doc, struct outcome *out)
 		cJSON_Delete(extra);
 		return;
 	}
-	char *text = json_print(doc);
-	outcome_set(out, strcmp(state, "payment_pending") == 0 ? 202 : 201, text, strlen(text));
-	cJSON_free(text);
+	char *printed = text ? NULL : json_print(doc);
+	const char *body = text ? text : printed;
+	outcome_set(out, strcmp(state, "payment_pending") == 0 ? 202 : 201, body, strlen(body));
+	cJSON_free(printed);
 	snprintf(out->location, sizeof(out->location), "/v1/bookings/%s",
 		 json_get_string(doc, "id"));
+}
+
+void booking_outcome(const cJSON *doc, struct outcome *out)
+{
+	outcome_of(doc, NULL, out);
 }
 
 /* --- POST /v1/bookings --- */
@@ -313,7 +330,7 @@ static int take_over_hold(struct writer_txn *wt, const struct booking_cmd *bc, c
 	set_string(hold, "booking_id", id);
 	if ((err = store_expiry_del(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, bc->hold_id,
 				    strlen(bc->hold_id))) ||
-	    (err = hold_store(wt->txn, wt->store, hold, HOLD_BOOKED, expiry_ms)))
+	    (err = hold_store(wt->txn, wt->store, hold, HOLD_BOOKED, expiry_ms, NULL)))
 		return err;
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "id", bc->hold_id);
@@ -327,17 +344,11 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 	struct booking_cmd *bc = (struct booking_cmd *)cmd;
 	uint64_t now_ms = rsd_now_ms();
 	int err;
-	if (bc->idem.present) {
-		bool replay;
-		outcome_release(&bc->out);
-		if ((err = idempotency_check(wt->txn, wt->store, &bc->idem, now_ms, &replay,
-					     &bc->out, &cmd->fail)))
-			return err;
-		if (replay) {
-			booking_count(COUNT_REPLAY);
-			return RSD_OK;
-		}
-	}
+	bool replay;
+	if ((err = idempotency_begin(wt->txn, wt->store, &bc->idem, now_ms, &replay, &bc->out,
+				     &cmd->fail)) ||
+	    replay)
+		return err;
 	cJSON *hold = NULL;
 	enum hold_state state;
 	uint64_t expiry_ms;
@@ -357,12 +368,13 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 	rsd_id_new("bk_", bc->booking_id, sizeof(bc->booking_id));
 	cJSON *doc = new_booking(bc, hold, bc->booking_id, now_ms);
 	bc->saga = bc->method == PAYMENT_HTTP;
+	char *text = NULL;
 	if ((err = take_over_hold(wt, bc, hold, expiry_ms, bc->booking_id, &cmd->fail)) ||
-	    (err = save(wt, doc, now_ms)) ||
+	    (err = save(wt, doc, now_ms, &text)) ||
 	    (bc->saga && (err = saga_mark(wt->txn, wt->store, bc->booking_id, true))) ||
 	    (bc->saga && (err = token_put(wt->txn, wt->store, bc->booking_id, bc->token))))
 		goto out;
-	booking_outcome(doc, &bc->out);
+	outcome_of(doc, text, &bc->out);
 	if (!bc->saga)
 		booking_count(COUNT_CONFIRMED);
 	/* A saga's key stays "running" until the saga decides; its answer is written then. */
@@ -370,6 +382,7 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 		err = idempotency_put(wt->txn, wt->store, &bc->idem, now_ms,
 				      bc->saga ? NULL : &bc->out);
 out:
+	cJSON_free(text);
 	cJSON_Delete(hold);
 	cJSON_Delete(doc);
 	return err;
@@ -653,17 +666,11 @@ static int action_apply(struct writer_txn *wt, struct command *cmd)
 	struct booking_action_cmd *ac = (struct booking_action_cmd *)cmd;
 	uint64_t now_ms = rsd_now_ms();
 	int err;
-	if (ac->idem.present) {
-		bool replay;
-		outcome_release(&ac->out);
-		if ((err = idempotency_check(wt->txn, wt->store, &ac->idem, now_ms, &replay,
-					     &ac->out, &cmd->fail)))
-			return err;
-		if (replay) {
-			booking_count(COUNT_REPLAY);
-			return RSD_OK;
-		}
-	}
+	bool replay;
+	if ((err = idempotency_begin(wt->txn, wt->store, &ac->idem, now_ms, &replay, &ac->out,
+				     &cmd->fail)) ||
+	    replay)
+		return err;
 	cJSON *doc = NULL, *why = NULL;
 	struct rsd_fail f = {0};
 	err = booking_load(wt->txn, wt->store, ac->id, &doc);
@@ -681,12 +688,12 @@ static int action_apply(struct writer_txn *wt, struct command *cmd)
 		cJSON_Delete(doc);
 		return err;
 	}
-	if ((err = save(wt, doc, now_ms)) == RSD_OK) {
-		char *text = json_print(doc);
+	char *text = NULL;
+	if ((err = save(wt, doc, now_ms, &text)) == RSD_OK) {
 		outcome_set(&ac->out, 200, text, strlen(text));
-		cJSON_free(text);
 		err = idempotency_remember(wt->txn, wt->store, &ac->idem, now_ms, &ac->out);
 	}
+	cJSON_free(text);
 	cJSON_Delete(doc);
 	return err;
 }
@@ -799,15 +806,16 @@ static int step_apply(struct writer_txn *wt, struct command *cmd)
 	if (err)
 		return rsd_failf(&cmd->fail, err, "", "booking '%.48s' cannot be read", sc->id);
 	bool answered = false, saga_left = true;
+	char *text = NULL;
 	bool authorize_over = sc->step == STEP_AUTHORIZED || sc->step == STEP_DECLINED ||
 			      sc->step == STEP_GAVE_UP;
 	if ((err = step(wt, sc, doc, &answered, &saga_left)) ||
 	    (authorize_over && (err = token_put(wt->txn, wt->store, sc->id, NULL))) ||
-	    (err = save(wt, doc, now_ms)) ||
+	    (err = save(wt, doc, now_ms, &text)) ||
 	    (err = saga_mark(wt->txn, wt->store, sc->id, saga_left)))
 		goto out;
 	if (answered) {
-		booking_outcome(doc, &sc->out);
+		outcome_of(doc, text, &sc->out);
 		sc->answered = true;
 		const char *key = json_get_string(doc, "request_key");
 		if (key)
@@ -815,6 +823,7 @@ static int step_apply(struct writer_txn *wt, struct command *cmd)
 						 json_get_string(doc, "principal"), key, &sc->out);
 	}
 out:
+	cJSON_free(text);
 	cJSON_Delete(doc);
 	return err;
 }

@@ -39,18 +39,6 @@ static void reply_failed(struct http_req *req, struct command *cmd, int result)
 	http_reply_error(req, result, &cmd->fail);
 }
 
-/* An id from the path, or NULL after replying 404 when it cannot be one. */
-static const char *path_id(struct http_req *req, const char *what)
-{
-	const char *id = http_req_param(req, "id");
-	if (strlen(id) <= ENTITY_ID_BYTES_MAX)
-		return id;
-	struct rsd_fail f;
-	rsd_failf(&f, RSD_ENOTFOUND, "", "no %s with id '%.64s'", what, id);
-	http_reply_error(req, RSD_ENOTFOUND, &f);
-	return NULL;
-}
-
 /* --- holds --- */
 
 /* Replies o and frees its body. The reply frees the request's arena, and with it the
@@ -139,7 +127,7 @@ static void reply_stored(struct http_req *req, const char *id, bool booking)
 
 void booking_http_hold_get(struct http_req *req)
 {
-	const char *id = path_id(req, "hold");
+	const char *id = http_req_id(req, "hold");
 	if (id)
 		reply_stored(req, id, false);
 }
@@ -158,7 +146,7 @@ static void after_release(struct http_req *req, struct command *cmd, int result)
 
 void booking_http_hold_release(struct http_req *req)
 {
-	const char *id = path_id(req, "hold");
+	const char *id = http_req_id(req, "hold");
 	if (!id)
 		return;
 	struct hold_release_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
@@ -248,7 +236,7 @@ void booking_http_create(struct http_req *req)
 
 void booking_http_get(struct http_req *req)
 {
-	const char *id = path_id(req, "booking");
+	const char *id = http_req_id(req, "booking");
 	if (id)
 		reply_stored(req, id, true);
 }
@@ -271,7 +259,7 @@ static void after_action(struct http_req *req, struct command *cmd, int result)
 static struct booking_action_cmd *action_new(struct http_req *req, enum booking_action action)
 {
 	struct idem_key idem;
-	const char *id = path_id(req, "booking");
+	const char *id = http_req_id(req, "booking");
 	if (!id || !idem_of(req, &idem))
 		return NULL;
 	struct booking_action_cmd *ac = arena_alloc(http_req_arena(req), sizeof(*ac));

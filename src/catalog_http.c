@@ -35,13 +35,7 @@ static const char *name_of(enum catalog_kind kind)
 /* The {id} of the path; NULL (after replying 404) when it cannot be an id. */
 static const char *path_id(struct http_req *req, enum catalog_kind kind)
 {
-	const char *id = http_req_param(req, "id");
-	if (strlen(id) <= ENTITY_ID_BYTES_MAX)
-		return id;
-	struct rsd_fail f;
-	rsd_failf(&f, RSD_ENOTFOUND, "", "no %s with id '%.64s'", name_of(kind), id);
-	http_reply_error(req, RSD_ENOTFOUND, &f);
-	return NULL;
+	return http_req_id(req, name_of(kind));
 }
 
 /*

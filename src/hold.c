@@ -162,15 +162,25 @@ void hold_request_release(struct hold_request *req)
 
 /* --- storage --- */
 
+/* The stored value of hold id (prefix and document); borrowed until txn ends. */
+static int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v)
+{
+	if (strlen(id) > ENTITY_ID_BYTES_MAX)
+		return RSD_ENOTFOUND;
+	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
+	int rc = mdb_get(txn, s->holds, &k, v);
+	if (rc)
+		return store_err(rc);
+	return v->mv_size <= PREFIX_BYTES ? RSD_EIO : RSD_OK;
+}
+
 int hold_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc, enum hold_state *state,
 	      uint64_t *expiry_ms)
 {
-	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id}, v;
-	int rc = mdb_get(txn, s->holds, &k, &v);
-	if (rc)
-		return store_err(rc);
-	if (v.mv_size <= PREFIX_BYTES)
-		return RSD_EIO;
+	MDB_val v;
+	int err = hold_raw(txn, s, id, &v);
+	if (err)
+		return err;
 	const unsigned char *p = v.mv_data;
 	*expiry_ms = rsd_get_be64(p);
 	*state = (enum hold_state)p[8];
@@ -180,7 +190,8 @@ int hold_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc, enum h
 	return RSD_OK;
 }
 
-int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms)
+int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms,
+	       char **text_out)
 {
 	cJSON_ReplaceItemInObject(doc, "state", cJSON_CreateString(hold_state_name(state)));
 	cJSON *version = cJSON_GetObjectItem(doc, "version");
@@ -191,7 +202,10 @@ int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state,
 	rsd_put_be64(buf, expiry_ms);
 	buf[8] = (unsigned char)state;
 	memcpy(buf + PREFIX_BYTES, text, len);
-	cJSON_free(text);
+	if (text_out)
+		*text_out = text;
+	else
+		cJSON_free(text);
 	const char *id = json_get_string(doc, "id");
 	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
 	MDB_val v = {.mv_size = PREFIX_BYTES + len, .mv_data = buf};
@@ -202,14 +216,10 @@ int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state,
 
 int hold_get(MDB_txn *txn, struct store *s, const char *id, char **json, size_t *len)
 {
-	if (strlen(id) > ENTITY_ID_BYTES_MAX)
-		return RSD_ENOTFOUND;
-	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id}, v;
-	int rc = mdb_get(txn, s->holds, &k, &v);
-	if (rc)
-		return store_err(rc);
-	if (v.mv_size <= PREFIX_BYTES)
-		return RSD_EIO;
+	MDB_val v;
+	int err = hold_raw(txn, s, id, &v);
+	if (err)
+		return err;
 	*len = v.mv_size - PREFIX_BYTES;
 	*json = rsd_strndup((const char *)v.mv_data + PREFIX_BYTES, *len);
 	return RSD_OK;
@@ -291,17 +301,11 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	struct hold_cmd *hc = (struct hold_cmd *)cmd;
 	uint64_t now_ms = rsd_now_ms();
 	int err;
-	if (hc->idem.present) {
-		bool replay;
-		outcome_release(&hc->out);
-		if ((err = idempotency_check(wt->txn, wt->store, &hc->idem, now_ms, &replay,
-					     &hc->out, &cmd->fail)))
-			return err;
-		if (replay) {
-			booking_count(COUNT_REPLAY);
-			return RSD_OK;
-		}
-	}
+	bool replay;
+	if ((err = idempotency_begin(wt->txn, wt->store, &hc->idem, now_ms, &replay, &hc->out,
+				     &cmd->fail)) ||
+	    replay)
+		return err;
 	if (hc->refuse_err)
 		return idempotency_refuse(wt->txn, wt->store, &hc->idem, now_ms, &hc->out,
 					  hc->refuse_err, &hc->refuse_fail, NULL);
@@ -322,19 +326,20 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	rsd_id_new("ho_", id, sizeof(id));
 	uint64_t expiry_ms = now_ms + hc->ttl_ms;
 	cJSON *doc = hold_doc(hc, id, now_ms, expiry_ms, hc->idem.principal);
-	if ((err = hold_store(wt->txn, wt->store, doc, HOLD_HELD, expiry_ms)) ||
+	char *text = NULL;
+	err = hold_store(wt->txn, wt->store, doc, HOLD_HELD, expiry_ms, &text);
+	cJSON_Delete(doc);
+	if (err ||
 	    (err = store_expiry_add(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, id, strlen(id)))) {
-		cJSON_Delete(doc);
+		cJSON_free(text);
 		return err;
 	}
 	booking_count(COUNT_HOLD_CREATED);
-	char *text = json_print(doc);
 	outcome_set(&hc->out, 201, text, strlen(text));
 	snprintf(hc->out.location, sizeof(hc->out.location), "/v1/holds/%s", id);
 	if ((err = idempotency_remember(wt->txn, wt->store, &hc->idem, now_ms, &hc->out)) == RSD_OK)
 		err = writer_emit(wt, EVENT_HOLD_CREATED, text, strlen(text), NULL);
 	cJSON_free(text);
-	cJSON_Delete(doc);
 	return err;
 }
 
@@ -371,7 +376,7 @@ static int end_hold(struct writer_txn *wt, cJSON *doc, uint64_t expiry_ms, enum 
 	int err;
 	if ((err = inventory_move(wt->txn, wt->store, items, n, INV_RELEASE_HELD, f)) ||
 	    (err = store_expiry_del(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, id, strlen(id))) ||
-	    (err = hold_store(wt->txn, wt->store, doc, to, expiry_ms)))
+	    (err = hold_store(wt->txn, wt->store, doc, to, expiry_ms, NULL)))
 		return err;
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "id", id);

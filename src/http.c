@@ -679,6 +679,17 @@ const char *http_req_principal(struct http_req *req)
 	return "anonymous";
 }
 
+const char *http_req_id(struct http_req *req, const char *what)
+{
+	const char *id = http_req_param(req, "id");
+	if (strlen(id) <= ENTITY_ID_BYTES_MAX)
+		return id;
+	struct rsd_fail f;
+	rsd_failf(&f, RSD_ENOTFOUND, "", "no %s with id '%.64s'", what, id);
+	http_reply_error(req, RSD_ENOTFOUND, &f);
+	return NULL;
+}
+
 const char *http_req_path(struct http_req *req)
 {
 	return req->path;

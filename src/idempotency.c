@@ -8,6 +8,7 @@
 #include "idempotency.h"
 
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,26 @@ int idempotency_check(MDB_txn *txn, struct store *s, const struct idem_key *k, u
 		return rsd_failf(f, RSD_EIO, "", "an idempotency record is corrupt");
 	*replay = true;
 	return RSD_OK;
+}
+
+static _Atomic uint64_t replays;
+
+int idempotency_begin(MDB_txn *txn, struct store *s, const struct idem_key *k, uint64_t now_ms,
+		      bool *replay, struct outcome *out, struct rsd_fail *f)
+{
+	*replay = false;
+	if (!k->present)
+		return RSD_OK;
+	outcome_release(out);
+	int err = idempotency_check(txn, s, k, now_ms, replay, out, f);
+	if (!err && *replay)
+		atomic_fetch_add_explicit(&replays, 1, memory_order_relaxed);
+	return err;
+}
+
+uint64_t idempotency_replays(void)
+{
+	return atomic_load_explicit(&replays, memory_order_relaxed);
 }
 
 static void put_string(unsigned char *buf, size_t *pos, int lenbytes, const char *s)

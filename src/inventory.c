@@ -223,6 +223,34 @@ static int fail_with(const char *reason, const struct inv_item *it, int index, c
 			 it->product_id);
 }
 
+/* Adds held_sign * qty to held and sold_sign * qty to sold (signs -1, 0 or 1) on every day
+ * of items[0..n): the one place counters move. RSD_EINTERNAL when one would go below zero
+ * (the log and the counters disagree). */
+static int add_units(MDB_txn *txn, struct store *s, const struct inv_item *items, int n,
+		     int held_sign, int sold_sign, struct rsd_fail *f)
+{
+	for (int i = 0; i < n; i++) {
+		const struct inv_item *it = &items[i];
+		for (int32_t day = it->from_day; day < it->to_day; day++) {
+			struct inv_day d;
+			int err = inventory_day_get(txn, s, it->product_id, day, it->slot, &d);
+			if (err)
+				return err;
+			if ((held_sign < 0 && d.held < it->qty) ||
+			    (sold_sign < 0 && d.sold < it->qty))
+				return rsd_failf(f, RSD_EINTERNAL, "",
+						 "inventory of %.48s on day %d would go below zero",
+						 it->product_id, (int)day);
+			d.held = (uint32_t)((int64_t)d.held + held_sign * (int64_t)it->qty);
+			d.sold = (uint32_t)((int64_t)d.sold + sold_sign * (int64_t)it->qty);
+			d.version++;
+			if ((err = day_put(txn, s, it->product_id, day, it->slot, &d)))
+				return err;
+		}
+	}
+	return RSD_OK;
+}
+
 /* Units that items[0..i) of the same request take of item i's product on day at its slot. */
 static uint32_t taken_before(const struct inv_item *items, int i, int32_t day)
 {
@@ -282,49 +310,18 @@ int inventory_take(MDB_txn *txn, struct store *s, const struct inv_item *items, 
 		if (err)
 			return err;
 	}
-	for (int i = 0; i < n; i++) {
-		const struct inv_item *it = &items[i];
-		for (int32_t day = it->from_day; day < it->to_day; day++) {
-			struct inv_day d;
-			int err = inventory_day_get(txn, s, it->product_id, day, it->slot, &d);
-			if (err)
-				return err;
-			if (as_sold)
-				d.sold += it->qty;
-			else
-				d.held += it->qty;
-			d.version++;
-			if ((err = day_put(txn, s, it->product_id, day, it->slot, &d)))
-				return err;
-		}
-	}
-	return RSD_OK;
+	return add_units(txn, s, items, n, as_sold ? 0 : 1, as_sold ? 1 : 0, f);
 }
 
 int inventory_move(MDB_txn *txn, struct store *s, const struct inv_item *items, int n,
 		   enum inv_move move, struct rsd_fail *f)
 {
-	for (int i = 0; i < n; i++) {
-		const struct inv_item *it = &items[i];
-		for (int32_t day = it->from_day; day < it->to_day; day++) {
-			struct inv_day d;
-			int err = inventory_day_get(txn, s, it->product_id, day, it->slot, &d);
-			if (err)
-				return err;
-			uint32_t *from = move == INV_RELEASE_SOLD ? &d.sold : &d.held;
-			if (*from < it->qty)
-				return rsd_failf(f, RSD_EINTERNAL, "",
-						 "inventory of %.48s on day %d would go below zero",
-						 it->product_id, (int)day);
-			*from -= it->qty;
-			if (move == INV_CONFIRM)
-				d.sold += it->qty;
-			d.version++;
-			if ((err = day_put(txn, s, it->product_id, day, it->slot, &d)))
-				return err;
-		}
+	switch (move) {
+	case INV_RELEASE_HELD: return add_units(txn, s, items, n, -1, 0, f);
+	case INV_CONFIRM: return add_units(txn, s, items, n, -1, 1, f);
+	case INV_RELEASE_SOLD: return add_units(txn, s, items, n, 0, -1, f);
 	}
-	return RSD_OK;
+	return RSD_EINTERNAL;
 }
 
 /* --- staff changes --- */

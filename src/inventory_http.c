@@ -79,12 +79,9 @@ void inventory_http_put(struct http_req *req)
 		http_reply_error(req, RSD_EINVAL, &f);
 		return;
 	}
-	const char *product = http_req_param(req, "id");
-	if (strlen(product) > ENTITY_ID_BYTES_MAX) {
-		rsd_failf(&f, RSD_ENOTFOUND, "", "no product with id '%.64s'", product);
-		http_reply_error(req, RSD_ENOTFOUND, &f);
+	const char *product = http_req_id(req, "product");
+	if (!product)
 		return;
-	}
 	size_t len;
 	const char *body = http_req_body(req, &len);
 	struct inventory_set set;
@@ -112,12 +109,8 @@ void inventory_http_get(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
-	if (strlen(product) > ENTITY_ID_BYTES_MAX) {
-		rsd_failf(&f, RSD_ENOTFOUND, "", "no product with id '%.64s'", product);
-		http_reply_error(req, RSD_ENOTFOUND, &f);
-		return;
-	}
-	reply_doc(req, product, from, to, slot);
+	if (http_req_id(req, "product"))
+		reply_doc(req, product, from, to, slot);
 }
 
 void inventory_http_availability(struct http_req *req)

@@ -111,11 +111,9 @@ void resort_http_patch(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
-	const char *id = http_req_param(req, "id");
-	if (strlen(id) > ENTITY_ID_BYTES_MAX) {
+	const char *id = http_req_id(req, "resort");
+	if (!id) {
 		cJSON_Delete(fields);
-		rsd_failf(&f, RSD_ENOTFOUND, "", "no resort with id '%.64s'", id);
-		http_reply_error(req, RSD_ENOTFOUND, &f);
 		return;
 	}
 	struct resort_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
