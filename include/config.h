@@ -17,7 +17,7 @@
 #include "logger.h"
 
 #define CONFIG_ORIGIN_BYTES_MAX 300
-#define CONFIG_KEYS_MAX		32
+#define CONFIG_KEYS_MAX		48
 
 struct config {
 	char listen[300];      /* as given, e.g. "127.0.0.1:8080" or "[::1]:8080" */
@@ -39,6 +39,20 @@ struct config {
 	int payment_timeout_ms;
 	int payment_attempts;
 	int booking_wait_ms;
+	/* Sign-in (auth.c, oidc.c) */
+	char public_url[512]; /* how clients reach us: issuer of our tokens, redirect URI base */
+	int access_ttl_s;
+	int refresh_grace_s;
+	int session_idle_s;
+	int session_max_s;
+	int password_iterations;
+	char oidc_issuer[512]; /* "" : no single sign-on (local staff logins only) */
+	char oidc_client_id[256];
+	char oidc_client_secret[256];
+	char oidc_ca_file[1024]; /* "" : the system's trust store */
+	char oidc_scopes[256];
+	char oidc_role_map[1024]; /* "group=role,group=role" */
+	int oidc_leeway_s;
 	/* Where each key's value came from, indexed like the key table: for error messages. */
 	char origin[CONFIG_KEYS_MAX][CONFIG_ORIGIN_BYTES_MAX];
 };

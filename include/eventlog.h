@@ -33,10 +33,17 @@ enum event_type {
 	EVENT_RATE_PLAN_DELETED = 10,
 	EVENT_REVIEW_CREATED = 11,
 	EVENT_REVIEW_MODERATED = 12,
-	EVENT_INVENTORY_SET = 13,   /* staff changed capacity or restrictions */
-	EVENT_HOLD_CREATED = 14,    /* the hold document */
-	EVENT_HOLD_ENDED = 15,	    /* {id, state: released | expired | booked, booking_id} */
-	EVENT_BOOKING_CHANGED = 16, /* the whole booking document after each transition */
+	EVENT_INVENTORY_SET = 13,      /* staff changed capacity or restrictions */
+	EVENT_HOLD_CREATED = 14,       /* the hold document */
+	EVENT_HOLD_ENDED = 15,	       /* {id, state: released | expired | booked, booking_id} */
+	EVENT_BOOKING_CHANGED = 16,    /* the whole booking document after each transition */
+	EVENT_AUTH_LOGIN = 17,	       /* {sub, sid, via, role, resort, ip} */
+	EVENT_AUTH_LOGIN_FAILED = 18,  /* {user, ip, reason} */
+	EVENT_AUTH_LOGOUT = 19,	       /* {sub, sid | all} */
+	EVENT_AUTH_REVOKED = 20,       /* {sub, sid | all, by, reason} */
+	EVENT_AUTH_REFRESH_REUSE = 21, /* {sub, sid}: the family was revoked */
+	EVENT_USER_CHANGED = 22,       /* a local staff user {name, role, resort, disabled} */
+	EVENT_PROFILE_UPDATED = 23,    /* an IdP user's profile {sub, name, email, groups} */
 };
 
 struct event {

@@ -21,6 +21,7 @@
 #include "idempotency.h"
 #include "projector.h"
 #include "readmodel.h"
+#include "session.h"
 #include "rsd.h"
 #include "store.h"
 #include "writer.h"
@@ -35,6 +36,7 @@ struct server {
 	struct writer *writer;
 	struct projector *projector;
 	struct metrics *metrics;
+	struct auth *auth;
 	char catalog_path[4096];
 };
 
@@ -66,8 +68,24 @@ uint64_t http_connections_refused(void);
 struct server *http_req_server(struct http_req *req);
 struct arena *http_req_arena(struct http_req *req);
 struct readmodel_reader *http_req_reader(struct http_req *req);
-/* Who is asking: the namespace of Idempotency-Keys and the owner of holds and bookings. */
+/* Who is asking: the namespace of Idempotency-Keys and the owner of holds and bookings
+ * ("anonymous" before sign-in). */
 const char *http_req_principal(struct http_req *req);
+/* The signed-in principal (role ROLE_PUBLIC and sub "" when nobody is). */
+const struct principal *http_req_who(struct http_req *req);
+/*
+ * Reads the request's credentials, once: a Bearer token, else the session cookie. No
+ * credentials is not an error (the principal stays public). *cookie tells whether the
+ * session came from the cookie (then unsafe methods need the CSRF token).
+ * Errors: RSD_EAUTH (f says why) for credentials that do not hold, RSD_EIO.
+ */
+int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f);
+/* The client's address as text. */
+const char *http_req_client_addr(struct http_req *req);
+/* The value of cookie name from the Cookie header, copied into the arena; NULL if absent. */
+const char *http_req_cookie(struct http_req *req, const char *name);
+/* The decoded value of name in an application/x-www-form-urlencoded body, or NULL. */
+const char *http_req_form(struct http_req *req, const char *name);
 /* The worker's LMDB snapshot holder (store.h): begin, read, end within one handler call. */
 struct store_reader *http_req_state(struct http_req *req);
 /* The worker's cache of serialized replies (readcache.h). */

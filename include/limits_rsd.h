@@ -99,4 +99,20 @@
 #define PAYMENT_TOKEN_BYTES_MAX	  256
 #define BOOKINGS_PAGE_MAX	  100
 #define BOOKINGS_PAGE_DEFAULT	  20
+/* Sign-in and sessions */
+#define USER_NAME_BYTES_MAX	 32  /* a local staff name */
+#define USER_DISPLAY_BYTES_MAX	 128 /* a display name from the IdP */
+#define PASSWORD_HASH_BYTES_MAX	 160 /* "pbkdf2-sha256$i=N$salt$hash" */
+#define PASSWORD_BYTES_MAX	 1024
+#define PASSWORD_CHARS_MIN	 8
+#define TOKEN_CACHE_SLOTS	 2048  /* verified access tokens per worker */
+#define KEY_CHECK_INTERVAL_MS	 1000  /* how often a rotated signing key is looked for */
+#define KEY_RETIRED_KEEP_S	 86400 /* a retired key verifies tokens this long */
+#define LOGIN_WINDOW_S		 900   /* failed logins are counted over this window */
+#define LOGIN_FAILS_PER_USER_MAX 5
+#define LOGIN_FAILS_PER_ADDR_MAX 20
+#define THROTTLE_SLOTS		 4096
+#define PASSWORD_JOBS_MAX	 64  /* password checks queued for the hashing thread */
+#define LOGIN_STATE_TTL_S	 600 /* an OpenID login must come back within this */
+
 #endif

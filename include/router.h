@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "limits_rsd.h"
+#include "session.h" /* enum role: the least role a route requires */
 
 struct http_req;
 
@@ -21,9 +22,6 @@ enum http_method {
 	METHOD_OTHER = 1 << 7,
 };
 
-/* The least role a route requires (enforced once auth lands, in router.c only). */
-enum role { ROLE_PUBLIC = 0, ROLE_GUEST, ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN };
-
 /*
  * Route flags:
  * ROUTE_JSON_BODY  the route takes a JSON body: Content-Type must be application/json
@@ -31,11 +29,21 @@ enum role { ROLE_PUBLIC = 0, ROLE_GUEST, ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN };
  *                  from the decoder.
  * ROUTE_NO_BODY    a body is refused with 400 (GET-like routes).
  * ROUTE_WRITES     the route changes state (counted, refused while shutting down).
+ * ROUTE_FORM_BODY  the body is application/x-www-form-urlencoded (OAuth's token endpoint),
+ *                  else 415.
+ *
+ * Every route names the least role it needs. Credentials (a Bearer token, else the
+ * session cookie) are checked on every route that gets any, public ones included: bad
+ * credentials are a 401, never silently anonymous. A route above ROLE_PUBLIC answers 401
+ * with a WWW-Authenticate challenge to a request without credentials, and 403 to one
+ * whose role is too low. A cookie session must send the CSRF token (X-CSRF-Token) with
+ * every method that is not GET or HEAD.
  */
 enum route_flags {
 	ROUTE_JSON_BODY = 1 << 0,
 	ROUTE_NO_BODY = 1 << 1,
 	ROUTE_WRITES = 1 << 2,
+	ROUTE_FORM_BODY = 1 << 3,
 };
 
 typedef void (*route_handler)(struct http_req *req);

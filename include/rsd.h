@@ -26,6 +26,10 @@ enum rsd_err {
 	RSD_EINTERNAL = -10,	/* a bug or an impossible state */
 	RSD_EMISMATCH = -11,	/* an idempotency key reused with a different request */
 	RSD_EPAYMENT = -12,	/* the payment was declined */
+	RSD_EAUTH = -13,	/* no credentials, or credentials that do not hold (401) */
+	RSD_EFORBIDDEN = -14,	/* authenticated, but not allowed (403) */
+	RSD_ETHROTTLED = -15,	/* too many attempts; try again later (429) */
+	RSD_EUPSTREAM = -16,	/* a service we depend on (the IdP) failed or is unreachable */
 };
 
 /* Returns a short English phrase for err; never NULL. */

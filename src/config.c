@@ -64,6 +64,76 @@ INT_PARSER(parse_payment_attempts, payment_attempts, 1, 50)
 /* Below SHUTDOWN_GRACE_MS, so that a waiting booking is answered before shutdown ends. */
 INT_PARSER(parse_booking_wait, booking_wait_ms, 0, SHUTDOWN_GRACE_MS - 1000)
 
+INT_PARSER(parse_access_ttl, access_ttl_s, 30, 3600)
+INT_PARSER(parse_refresh_grace, refresh_grace_s, 0, 300)
+INT_PARSER(parse_session_idle, session_idle_s, 60, 31536000)
+INT_PARSER(parse_session_max, session_max_s, 300, 31536000)
+INT_PARSER(parse_password_iterations, password_iterations, 1000, 10000000)
+INT_PARSER(parse_oidc_leeway, oidc_leeway_s, 0, 600)
+
+/* A string of printable ASCII without spaces or quotes (URLs, ids, secrets, lists). */
+static bool plain_string(const char *value, size_t cap, bool allow_space, char *why, size_t whylen)
+{
+	size_t n = strlen(value);
+	bool ok = n < cap;
+	for (size_t i = 0; ok && i < n; i++) {
+		unsigned char ch = (unsigned char)value[i];
+		ok = ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != '\'';
+		ok = ok || (allow_space && ch == ' ');
+	}
+	if (!ok)
+		snprintf(why, whylen, "expected up to %zu printable characters without quotes",
+			 cap - 1);
+	return ok;
+}
+
+#define STRING_PARSER(fn, field, allow_space)                                                      \
+	static bool fn(struct config *c, const char *value, char *why, size_t whylen)              \
+	{                                                                                          \
+		if (!plain_string(value, sizeof(c->field), (allow_space), why, whylen))            \
+			return false;                                                              \
+		snprintf(c->field, sizeof(c->field), "%s", value);                                 \
+		return true;                                                                       \
+	}
+
+STRING_PARSER(parse_oidc_client_id, oidc_client_id, false)
+STRING_PARSER(parse_oidc_client_secret, oidc_client_secret, false)
+STRING_PARSER(parse_oidc_ca_file, oidc_ca_file, false)
+STRING_PARSER(parse_oidc_scopes, oidc_scopes, true)
+STRING_PARSER(parse_oidc_role_map, oidc_role_map, false)
+
+/* "" or an absolute URL of the given schemes, without a query, fragment or final '/'. */
+static bool parse_url(char *dst, size_t cap, const char *value, bool https_only, char *why,
+		      size_t whylen)
+{
+	bool ok = plain_string(value, cap, false, why, whylen);
+	size_t n = strlen(value);
+	if (ok && n) {
+		bool https = strncmp(value, "https://", 8) == 0;
+		bool http = strncmp(value, "http://", 7) == 0;
+		ok = (https || (http && !https_only)) && value[https ? 8 : 7] != '\0' &&
+		     !strpbrk(value, "?#") && value[n - 1] != '/';
+		if (!ok)
+			snprintf(why, whylen,
+				 "expected %s://HOST[:PORT][/PATH] with no final '/', got '%.64s'",
+				 https_only ? "https" : "http(s)", value);
+	}
+	if (ok)
+		snprintf(dst, cap, "%s", value);
+	return ok;
+}
+
+static bool parse_public_url(struct config *c, const char *value, char *why, size_t whylen)
+{
+	return parse_url(c->public_url, sizeof(c->public_url), value, false, why, whylen);
+}
+
+/* The IdP is reached over HTTPS only: the code exchange carries the client secret. */
+static bool parse_oidc_issuer(struct config *c, const char *value, char *why, size_t whylen)
+{
+	return parse_url(c->oidc_issuer, sizeof(c->oidc_issuer), value, true, why, whylen);
+}
+
 /* "" or http://HOST:PORT[/PATH]: the payment service is on the resort's network. */
 static bool parse_payment_url(struct config *c, const char *value, char *why, size_t whylen)
 {
@@ -182,6 +252,27 @@ static const struct config_key keys[] = {
 	 "calls of an authorize before the booking fails and is voided"},
 	{"booking_wait_ms", parse_booking_wait, "5000",
 	 "how long POST /v1/bookings waits for the payment before answering 202"},
+	{"public_url", parse_public_url, "",
+	 "how clients reach this server (https://desk.example); empty: http://LISTEN"},
+	{"access_ttl_s", parse_access_ttl, "300", "lifetime of the access tokens resortd signs"},
+	{"refresh_grace_s", parse_refresh_grace, "30",
+	 "seconds a used refresh token still returns the same new pair"},
+	{"session_idle_s", parse_session_idle, "86400",
+	 "a session ends after this long without a refresh"},
+	{"session_max_s", parse_session_max, "2592000", "a session ends this long after login"},
+	{"password_iterations", parse_password_iterations, "600000",
+	 "PBKDF2-SHA256 iterations for new local staff passwords"},
+	{"oidc_issuer", parse_oidc_issuer, "",
+	 "the group IdP's issuer URL (https); empty: local staff sign-in only"},
+	{"oidc_client_id", parse_oidc_client_id, "", "resortd's client id at the IdP"},
+	{"oidc_client_secret", parse_oidc_client_secret, "",
+	 "resortd's client secret at the IdP (better in RESORTD_OIDC_CLIENT_SECRET)"},
+	{"oidc_ca_file", parse_oidc_ca_file, "",
+	 "PEM file of CAs trusted for the IdP; empty: the system's"},
+	{"oidc_scopes", parse_oidc_scopes, "openid profile email", "scopes asked of the IdP"},
+	{"oidc_role_map", parse_oidc_role_map, "",
+	 "IdP group to role: group=role,... (staff, manager, admin); others are guests"},
+	{"oidc_leeway_s", parse_oidc_leeway, "60", "clock skew allowed on IdP token times"},
 };
 #define KEYS_COUNT (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(KEYS_COUNT <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

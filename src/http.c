@@ -43,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "logger.h"
 #include "metrics.h"
 #include "readcache.h"
@@ -84,6 +85,10 @@ struct http_req {
 	size_t body_len;
 	unsigned method;
 	struct route_match match;
+	struct principal who;
+	bool authenticated; /* http_req_authenticate ran */
+	struct evkeyvalq form;
+	bool form_parsed;
 	char request_id[REQUEST_ID_BYTES_MAX + 1];
 	uint64_t start_ns;
 	/* http_submit's state */
@@ -113,6 +118,7 @@ struct worker {
 	struct readmodel_reader reader;
 	struct store_reader state; /* LMDB snapshots of this worker's handlers */
 	struct readcache *cache;
+	struct auth_cache *auth_cache; /* access tokens this worker has verified */
 	/* evcon -> conn, open addressing with tombstones; worker thread only */
 	struct conn **map;
 	size_t map_cap, map_used;
@@ -533,6 +539,8 @@ static void req_finish(struct http_req *req, int status)
 	}
 	if (req->query_parsed)
 		evhttp_clear_headers(&req->query);
+	if (req->form_parsed)
+		evhttp_clear_headers(&req->form);
 	if (req->wake)
 		event_free(req->wake);
 	if (req->prev)
@@ -673,10 +681,74 @@ int http_req_query_date(struct http_req *req, const char *name, int32_t *day, st
 
 const char *http_req_principal(struct http_req *req)
 {
-	(void)req;
-	/* Sign-in (issue 5) makes this the token's subject; until then every caller is the
-	 * same anonymous principal, so Idempotency-Keys share one namespace. */
-	return "anonymous";
+	return req->who.sub[0] ? req->who.sub : "anonymous";
+}
+
+const struct principal *http_req_who(struct http_req *req)
+{
+	return &req->who;
+}
+
+const char *http_req_client_addr(struct http_req *req)
+{
+	return req->conn ? req->conn->addr : "-";
+}
+
+const char *http_req_cookie(struct http_req *req, const char *name)
+{
+	const char *h = http_req_header(req, "Cookie");
+	size_t n = strlen(name);
+	while (h && *h) {
+		while (*h == ' ' || *h == ';')
+			h++;
+		const char *end = strchr(h, ';');
+		size_t len = end ? (size_t)(end - h) : strlen(h);
+		if (len > n && strncmp(h, name, n) == 0 && h[n] == '=')
+			return arena_strndup(&req->arena, h + n + 1, len - n - 1);
+		h = end;
+	}
+	return NULL;
+}
+
+const char *http_req_form(struct http_req *req, const char *name)
+{
+	if (!req->form_parsed) {
+		TAILQ_INIT(&req->form);
+		req->form_parsed = true;
+		char *text = arena_strndup(&req->arena, req->body ? req->body : "", req->body_len);
+		if (evhttp_parse_query_str(text, &req->form) != 0)
+			evhttp_clear_headers(&req->form);
+	}
+	return evhttp_find_header(&req->form, name);
+}
+
+int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f)
+{
+	*cookie = false;
+	if (req->authenticated)
+		return RSD_OK;
+	req->authenticated = true;
+	struct auth *a = G.srv->auth;
+	const char *authz = http_req_header(req, "Authorization");
+	const char *session = authz ? NULL : http_req_cookie(req, AUTH_COOKIE);
+	if (authz == NULL && session == NULL)
+		return RSD_OK;
+	if (authz && strncasecmp(authz, "Bearer ", 7) != 0)
+		return rsd_failf(f, RSD_EAUTH, "", "only Bearer credentials are accepted");
+	MDB_txn *txn = store_reader_begin(&req->w->state);
+	if (txn == NULL)
+		return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
+	int err;
+	if (authz)
+		err = auth_bearer(a, req->w->auth_cache, txn, authz + 7, rsd_now_ms(), &req->who,
+				  f);
+	else
+		err = auth_cookie(a, txn, session, rsd_now_ms(), &req->who, f);
+	store_reader_end(&req->w->state);
+	if (err)
+		memset(&req->who, 0, sizeof(req->who));
+	*cookie = err == RSD_OK && authz == NULL;
+	return err;
 }
 
 const char *http_req_id(struct http_req *req, const char *what)
@@ -1184,6 +1256,7 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
 	w->cache = readcache_new(READCACHE_SLOTS);
+	w->auth_cache = auth_cache_new();
 	w->state.store = G.srv->store;
 	int err = readmodel_reader_open(&w->reader, G.srv->catalog_path, f);
 	if (err)
@@ -1328,6 +1401,7 @@ void http_free(void)
 		event_free(w->stop_ev);
 		event_free(w->flush_ev);
 		readcache_free(w->cache);
+		auth_cache_free(w->auth_cache);
 		while (w->pool) {
 			struct http_req *next = w->pool->next;
 			free(w->pool);

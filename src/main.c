@@ -17,7 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "auth_http.h"
 #include "bulk.h"
+#include "cli_auth.h"
 #include "config.h"
 #include "eventlog.h"
 #include "http.h"
@@ -35,19 +38,26 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: resortd COMMAND [--config FILE] [--key value ...]\n\n"
-		     "commands:\n"
-		     "  serve [--demo]   run the server (--demo: load demo resorts into an empty "
-		     "store)\n"
-		     "  init             create the data directory and stores, print the node id\n"
-		     "  check [--rebuild-catalog]\n"
-		     "                   verify the stores: durability flags, log, read model;\n"
-		     "                   rebuild catalog.db from the log and compare the two\n"
-		     "  import FILE      add the resorts, products and rate plans of FILE "
-		     "(all or nothing)\n"
-		     "  export           write the catalog to standard output as an import file\n"
-		     "  version          print the version\n"
-		     "  help             this text\n\n");
+	fprintf(out,
+		"usage: resortd COMMAND [--config FILE] [--key value ...]\n\n"
+		"commands:\n"
+		"  serve [--demo]   run the server (--demo: load demo resorts into an empty "
+		"store)\n"
+		"  init             create the data directory and stores, print the node id\n"
+		"  check [--rebuild-catalog]\n"
+		"                   verify the stores: durability flags, log, read model;\n"
+		"                   rebuild catalog.db from the log and compare the two\n"
+		"  import FILE      add the resorts, products and rate plans of FILE "
+		"(all or nothing)\n"
+		"  export           write the catalog to standard output as an import file\n"
+		"  user add NAME --role staff|manager|admin [--resort ID] --password-stdin\n"
+		"  user passwd NAME --password-stdin\n"
+		"  user disable NAME\n"
+		"                   manage local staff sign-in (works while the server runs;\n"
+		"                   passwd and disable end the user's sessions)\n"
+		"  keys rotate      add a new token signing key (the old one keeps verifying)\n"
+		"  version          print the version\n"
+		"  help             this text\n\n");
 	config_print_help(out);
 }
 
@@ -452,6 +462,12 @@ static int cmd_serve(struct config *c, bool demo)
 	projector_start(s.projector);
 	int rc = demo ? load_demo(srv.writer, s.projector, &s.store) : 0;
 	struct rsd_fail f = {0};
+	if (rc == 0 && auth_open(&srv.auth, c, &s.store, srv.writer, &f) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", f.detail);
+		rc = 1;
+	}
+	if (rc == 0)
+		auth_http_start(&srv);
 	srv.metrics = metrics_new(c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN));
 	bool saga_running = false;
 	if (rc == 0 && saga_start(&s.store, srv.writer, c, &f) != RSD_OK) {
@@ -479,14 +495,57 @@ static int cmd_serve(struct config *c, bool demo)
 	srv.writer = NULL;
 	if (rc == 0)
 		http_stop_loops();   /* from here no request touches the projector */
+	auth_http_stop();	     /* before http_free: its jobs point at requests */
 	projector_free(s.projector); /* catches up with the log first */
 	s.projector = NULL;
 	if (rc == 0)
 		http_free();
 	metrics_free(srv.metrics);
+	auth_free(srv.auth);
 	store_close(&s.store);
 	close(s.lock_fd);
 	logger_log(LOGGER_INFO, "stopped");
+	return rc;
+}
+
+/* `user ...` and `keys ...`: their own options are taken out before the config's. */
+static int admin_command(int argc, char **argv, char **envp)
+{
+	struct cli_user_opts o = {0};
+	char **rest = rsd_calloc((size_t)argc + 1, sizeof(char *));
+	int n = 0;
+	for (int i = 2; i < argc; i++) {
+		bool valued = strcmp(argv[i], "--role") == 0 || strcmp(argv[i], "--resort") == 0;
+		if (valued && i + 1 >= argc) {
+			fprintf(stderr, "resortd: %s needs a value\n", argv[i]);
+			free(rest);
+			return EXIT_USAGE;
+		}
+		if (strcmp(argv[i], "--role") == 0)
+			o.role = argv[++i];
+		else if (strcmp(argv[i], "--resort") == 0)
+			o.resort = argv[++i];
+		else if (strcmp(argv[i], "--password-stdin") == 0)
+			o.password_stdin = true;
+		else
+			rest[n++] = argv[i];
+	}
+	/* The positional words (verb, name) come first; the rest are config flags. */
+	int words = 0;
+	while (words < n && words < 2 && rest[words][0] != '-')
+		words++;
+	struct config c;
+	char err[1024];
+	int rc;
+	if (config_load(&c, n - words, rest + words, envp, NULL, err, sizeof(err)) != RSD_OK) {
+		fprintf(stderr, "resortd: %s\n", err);
+		rc = EXIT_USAGE;
+	} else if ((rc = check_data_dir(&c)) == 0) {
+		logger_set_level(c.log_level);
+		rc = strcmp(argv[1], "user") == 0 ? cli_auth_user(&c, words, rest, &o)
+						  : cli_auth_keys(&c, words, rest);
+	}
+	free(rest);
 	return rc;
 }
 
@@ -505,6 +564,8 @@ int main(int argc, char **argv, char **envp)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(cmd, "user") == 0 || strcmp(cmd, "keys") == 0)
+		return admin_command(argc, argv, envp);
 	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "init") != 0 && strcmp(cmd, "check") != 0 &&
 	    strcmp(cmd, "import") != 0 && strcmp(cmd, "export") != 0) {
 		fprintf(stderr, "resortd: unknown command '%s' (try 'resortd help')\n", cmd);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
+#include "auth_http.h"
 #include "booking_http.h"
 #include "catalog_http.h"
 #include "http.h"
@@ -23,6 +25,12 @@
 
 const struct route router_routes[] = {
 	{METHOD_GET | METHOD_HEAD, "/healthz", status_http_health, ROLE_PUBLIC, ROUTE_NO_BODY},
+	{METHOD_GET | METHOD_HEAD, "/.well-known/jwks.json", auth_http_jwks, ROLE_PUBLIC,
+	 ROUTE_NO_BODY},
+	{METHOD_POST, "/auth/token", auth_http_token, ROLE_PUBLIC, ROUTE_FORM_BODY | ROUTE_WRITES},
+	{METHOD_POST, "/auth/logout", auth_http_logout, ROLE_GUEST, ROUTE_NO_BODY | ROUTE_WRITES},
+	{METHOD_GET, "/auth/session", auth_http_session, ROLE_GUEST, ROUTE_NO_BODY},
+	{METHOD_POST, "/auth/revoke", auth_http_revoke, ROLE_ADMIN, ROUTE_JSON_BODY | ROUTE_WRITES},
 	{METHOD_GET | METHOD_HEAD, "/readyz", status_http_ready, ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_GET, "/metrics", status_http_metrics, ROLE_PUBLIC, ROUTE_NO_BODY},
 	{METHOD_GET | METHOD_HEAD, "/v1/resorts", resort_http_list, ROLE_PUBLIC, ROUTE_NO_BODY},
@@ -179,6 +187,10 @@ int router_status(int err)
 	case RSD_EPRECONDITION: return 412;
 	case RSD_EMISMATCH: return 422;
 	case RSD_EPAYMENT: return 402;
+	case RSD_EAUTH: return 401;
+	case RSD_EFORBIDDEN: return 403;
+	case RSD_ETHROTTLED: return 429;
+	case RSD_EUPSTREAM: return 502;
 	case RSD_EFULL: return 503;
 	case RSD_EBUSY: return 503;
 	case RSD_ETIMEDOUT: return 503;
@@ -196,6 +208,7 @@ const char *router_status_title(int status)
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 402: return "Payment Required";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -204,9 +217,11 @@ const char *router_status_title(int status)
 	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
 	case 503: return "Service Unavailable";
 	default: return "Error";
 	}
@@ -227,6 +242,64 @@ static bool is_json_type(const char *ct)
 	return false;
 }
 
+/* Adds the RFC 6750 challenge; error may be NULL (no credentials were sent). */
+static void challenge(struct http_req *req, const char *error)
+{
+	char value[128];
+	snprintf(value, sizeof(value), "Bearer realm=\"resortd\"%s%s%s", error ? ", error=\"" : "",
+		 error ? error : "", error ? "\"" : "");
+	http_header_add(req, "WWW-Authenticate", value);
+}
+
+/* Authenticates the request and checks the route's role; replies and returns false when
+ * it may not go on. */
+static bool authorize(struct http_req *req, unsigned method, const struct route *r)
+{
+	struct rsd_fail f = {0};
+	bool cookie;
+	int err = http_req_authenticate(req, &cookie, &f);
+	if (err == RSD_EAUTH) {
+		challenge(req, "invalid_token");
+		http_reply_error(req, err, &f);
+		return false;
+	}
+	if (err) {
+		http_reply_error(req, err, &f);
+		return false;
+	}
+	const struct principal *who = http_req_who(req);
+	if (r->role > ROLE_PUBLIC && who->role == ROLE_PUBLIC) {
+		challenge(req, NULL);
+		http_reply_problem(req, 401, "sign in first: send Authorization: Bearer TOKEN",
+				   NULL);
+		return false;
+	}
+	if (who->role < r->role) {
+		challenge(req, "insufficient_scope");
+		char detail[96];
+		snprintf(detail, sizeof(detail), "this needs the %s role",
+			 session_role_name(r->role));
+		http_reply_problem(req, 403, detail, NULL);
+		return false;
+	}
+	if (cookie && !(method & (METHOD_GET | METHOD_HEAD)) &&
+	    !auth_csrf_ok(http_req_server(req)->auth, who->sid,
+			  http_req_header(req, "X-CSRF-Token"))) {
+		http_reply_problem(req, 403,
+				   "a cookie session must send its CSRF token in X-CSRF-Token",
+				   "X-CSRF-Token");
+		return false;
+	}
+	return true;
+}
+
+static bool is_form_type(const char *ct)
+{
+	const char *t = "application/x-www-form-urlencoded";
+	size_t n = strlen(t);
+	return ct && strncasecmp(ct, t, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 void router_dispatch(struct http_req *req, unsigned method, const char *path, struct route_match *m)
 {
 	int rc = router_match(method, path, m);
@@ -242,9 +315,18 @@ void router_dispatch(struct http_req *req, unsigned method, const char *path, st
 				   "this method is not allowed here; see the Allow header", NULL);
 		return;
 	}
+	if (!authorize(req, method, m->route))
+		return;
 	size_t body_len;
 	http_req_body(req, &body_len);
 	unsigned flags = m->route->flags;
+	if ((flags & ROUTE_FORM_BODY) && !is_form_type(http_req_header(req, "Content-Type"))) {
+		http_reply_problem(req, 415,
+				   "the body must be a form: send Content-Type: "
+				   "application/x-www-form-urlencoded",
+				   NULL);
+		return;
+	}
 	if ((flags & ROUTE_JSON_BODY) && !is_json_type(http_req_header(req, "Content-Type"))) {
 		http_reply_problem(req, 415,
 				   "the body must be JSON: send Content-Type: application/json",

@@ -30,6 +30,10 @@ const char *rsd_strerror(int err)
 	case RSD_EINTERNAL: return "internal error";
 	case RSD_EMISMATCH: return "idempotency key reused with a different request";
 	case RSD_EPAYMENT: return "payment declined";
+	case RSD_EAUTH: return "authentication required";
+	case RSD_EFORBIDDEN: return "forbidden";
+	case RSD_ETHROTTLED: return "too many attempts";
+	case RSD_EUPSTREAM: return "upstream service failed";
 	}
 	return "unknown error";
 }

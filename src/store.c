@@ -43,7 +43,10 @@ static int open_dbs(struct store *s, MDB_txn *txn)
 	    (rc = mdb_dbi_open(txn, "holds", MDB_CREATE, &s->holds)) ||
 	    (rc = mdb_dbi_open(txn, "bookings", MDB_CREATE, &s->bookings)) ||
 	    (rc = mdb_dbi_open(txn, "idempotency", MDB_CREATE, &s->idempotency)) ||
-	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->expiry)))
+	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &s->expiry)) ||
+	    (rc = mdb_dbi_open(txn, "sessions", MDB_CREATE, &s->sessions)) ||
+	    (rc = mdb_dbi_open(txn, "refresh", MDB_CREATE, &s->refresh)) ||
+	    (rc = mdb_dbi_open(txn, "users", MDB_CREATE, &s->users)))
 		return rc;
 	return MDB_SUCCESS;
 }

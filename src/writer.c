@@ -139,9 +139,14 @@ static void record_batch(struct writer *w, size_t n)
 
 static void run_batch(struct writer *w, struct command *batch, size_t n)
 {
-	uint64_t seq_before = w->next_seq;
 	MDB_txn *txn;
 	int rc = mdb_txn_begin(w->store->env, NULL, 0, &txn);
+	/* Another process (`resortd user add` while the server runs) may have appended to
+	 * this node's log since our last batch; the write lock we now hold makes the head
+	 * read here final. One cursor seek per batch. */
+	if (rc == MDB_SUCCESS && eventlog_head(txn, w->store, w->store->node_id, &w->next_seq))
+		logger_log(LOGGER_ERROR, "writer: cannot read the log head");
+	uint64_t seq_before = w->next_seq;
 	for (struct command *c = batch; c; c = c->next) {
 		if (rc)
 			c->result = rsd_failf(&c->fail, store_err(rc), "", "begin: %s",

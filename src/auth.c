@@ -1,0 +1,474 @@
+/*
+ * auth.c — signing keys, access tokens, the verified-token cache, cookies and CSRF.
+ *
+ * Threads: the ring of keys is shared by the workers and replaced when a rotation is
+ * seen, under a read-write lock (verification holds it for reading). The token cache is
+ * per worker and needs no lock. Invariant: a cache entry was verified by jose_verify with
+ * the claims checked at insertion and is used only before its exp.
+ */
+#include "auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jose.h"
+#include "json.h"
+#include "logger.h"
+#include "banned.h"
+
+#define SECRET_BYTES 32
+
+struct auth {
+	const struct config *config;
+	struct store *store;
+	pthread_rwlock_t lock; /* ring and current */
+	struct jose_ring ring;
+	char current[JOSE_KID_BYTES_MAX + 1];
+	char issuer[600];
+	unsigned char refresh_key[32], csrf_key[32];
+	_Atomic uint64_t checked_ms; /* when meta's current kid was last compared */
+};
+
+struct cache_slot {
+	unsigned char hash[32];
+	uint64_t exp_s;
+	struct principal who;
+};
+
+struct auth_cache {
+	struct cache_slot slots[TOKEN_CACHE_SLOTS];
+};
+
+/* --- keys in meta --- */
+
+static int meta_get(MDB_txn *txn, struct store *s, const char *name, MDB_val *v)
+{
+	MDB_val k = {.mv_size = strlen(name), .mv_data = (void *)name};
+	return store_err(mdb_get(txn, s->meta, &k, v));
+}
+
+static int meta_put(MDB_txn *txn, struct store *s, const char *name, const void *data, size_t n)
+{
+	MDB_val k = {.mv_size = strlen(name), .mv_data = (void *)name};
+	MDB_val v = {.mv_size = n, .mv_data = (void *)data};
+	return store_err(mdb_put(txn, s->meta, &k, &v, 0));
+}
+
+/* Calls fn for every stored key record ("sk:" prefix), after the walk, so that fn may
+ * change meta. */
+static int each_key(MDB_txn *txn, struct store *s,
+		    int (*fn)(const char *kid, cJSON *rec, void *arg), void *arg)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->meta, &c);
+	if (rc)
+		return store_err(rc);
+	char kids[JOSE_KEYS_MAX][JOSE_KID_BYTES_MAX + 1];
+	cJSON *recs[JOSE_KEYS_MAX];
+	int n = 0;
+	MDB_val k = {.mv_size = 3, .mv_data = "sk:"}, v;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && n < JOSE_KEYS_MAX && k.mv_size > 3 && k.mv_size <= 3 + JOSE_KID_BYTES_MAX &&
+	     memcmp(k.mv_data, "sk:", 3) == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		memcpy(kids[n], (const char *)k.mv_data + 3, k.mv_size - 3);
+		kids[n][k.mv_size - 3] = '\0';
+		if ((recs[n] = cJSON_ParseWithLength(v.mv_data, v.mv_size)) != NULL)
+			n++;
+	}
+	mdb_cursor_close(c);
+	int err = RSD_OK;
+	for (int i = 0; i < n; i++) {
+		if (err == RSD_OK)
+			err = fn(kids[i], recs[i], arg);
+		cJSON_Delete(recs[i]);
+	}
+	return err;
+}
+
+static uint64_t rec_ms(const cJSON *rec, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, name);
+	return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : 0;
+}
+
+static int load_one(const char *kid, cJSON *rec, void *arg)
+{
+	struct jose_ring *ring = arg;
+	const char *pub = json_get_string(rec, "pub"), *priv = json_get_string(rec, "priv");
+	enum jose_alg alg = jose_alg_parse(json_get_string(rec, "alg"));
+	if (pub && alg && jose_ring_add(ring, kid, alg, pub, priv) != RSD_OK)
+		logger_log(LOGGER_WARN, "signing key %s not loaded", kid);
+	return RSD_OK;
+}
+
+/* Rebuilds the ring from meta; the caller holds the write lock. */
+static int load_keys(struct auth *a)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(a->store->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_err(rc);
+	struct jose_ring ring = {0};
+	MDB_val v;
+	int err = meta_get(txn, a->store, "skc", &v);
+	if (err == RSD_OK && v.mv_size <= JOSE_KID_BYTES_MAX) {
+		memcpy(a->current, v.mv_data, v.mv_size);
+		a->current[v.mv_size] = '\0';
+		err = each_key(txn, a->store, load_one, &ring);
+	}
+	if (err == RSD_OK && (err = meta_get(txn, a->store, "auth_secret", &v)) == RSD_OK &&
+	    v.mv_size == SECRET_BYTES) {
+		/* Two keys from one secret, so that neither use can forge the other. */
+		unsigned int n = 32;
+		HMAC(EVP_sha256(), v.mv_data, SECRET_BYTES, (const unsigned char *)"refresh", 7,
+		     a->refresh_key, &n);
+		HMAC(EVP_sha256(), v.mv_data, SECRET_BYTES, (const unsigned char *)"csrf", 4,
+		     a->csrf_key, &n);
+	}
+	mdb_txn_abort(txn);
+	if (err == RSD_OK && jose_ring_find(&ring, a->current) == NULL)
+		err = RSD_EIO;
+	if (err) {
+		jose_ring_release(&ring);
+		return err;
+	}
+	jose_ring_release(&a->ring);
+	a->ring = ring;
+	return RSD_OK;
+}
+
+/* The rotation command: the new key's PEMs are made by the caller, off the writer. */
+struct rotate_cmd {
+	struct command cmd;
+	uint64_t now_ms;
+	char kid[JOSE_KID_BYTES_MAX + 1];
+	char *priv, *pub;
+	bool only_if_none; /* the first key at start-up: skip when one exists */
+};
+
+static int retire(const char *kid, cJSON *rec, void *arg)
+{
+	struct writer_txn *wt = ((void **)arg)[0];
+	struct rotate_cmd *rc = ((void **)arg)[1];
+	uint64_t retired = rec_ms(rec, "retired_ms");
+	char name[3 + JOSE_KID_BYTES_MAX + 1];
+	snprintf(name, sizeof(name), "sk:%s", kid);
+	if (retired && retired + KEY_RETIRED_KEEP_S * 1000ull < rc->now_ms) {
+		MDB_val k = {.mv_size = strlen(name), .mv_data = name};
+		return store_err(mdb_del(wt->txn, wt->store->meta, &k, NULL));
+	}
+	if (retired)
+		return RSD_OK;
+	cJSON_AddNumberToObject(rec, "retired_ms", (double)rc->now_ms);
+	char *text = cJSON_PrintUnformatted(rec);
+	int err = meta_put(wt->txn, wt->store, name, text, strlen(text));
+	free(text);
+	return err;
+}
+
+static int rotate_apply(struct writer_txn *wt, struct command *cmd)
+{
+	struct rotate_cmd *rc = (struct rotate_cmd *)cmd;
+	MDB_val v;
+	if (rc->only_if_none && meta_get(wt->txn, wt->store, "skc", &v) == RSD_OK)
+		return RSD_OK;
+	if (meta_get(wt->txn, wt->store, "auth_secret", &v) == RSD_ENOTFOUND) {
+		unsigned char secret[SECRET_BYTES];
+		rsd_random(secret, sizeof(secret));
+		int err = meta_put(wt->txn, wt->store, "auth_secret", secret, sizeof(secret));
+		OPENSSL_cleanse(secret, sizeof(secret));
+		if (err)
+			return err;
+	}
+	void *args[2] = {wt, rc};
+	int err = each_key(wt->txn, wt->store, retire, args);
+	if (err)
+		return err;
+	cJSON *rec = cJSON_CreateObject();
+	cJSON_AddStringToObject(rec, "alg", "ES256");
+	cJSON_AddNumberToObject(rec, "created_ms", (double)rc->now_ms);
+	cJSON_AddStringToObject(rec, "priv", rc->priv);
+	cJSON_AddStringToObject(rec, "pub", rc->pub);
+	char *text = cJSON_PrintUnformatted(rec);
+	cJSON_Delete(rec);
+	char name[3 + JOSE_KID_BYTES_MAX + 1];
+	snprintf(name, sizeof(name), "sk:%s", rc->kid);
+	err = meta_put(wt->txn, wt->store, name, text, strlen(text));
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	return err ? err : meta_put(wt->txn, wt->store, "skc", rc->kid, strlen(rc->kid));
+}
+
+static int add_key(struct writer *w, uint64_t now_ms, bool only_if_none, char *kid)
+{
+	struct rotate_cmd rc = {
+		.cmd.apply = rotate_apply, .now_ms = now_ms, .only_if_none = only_if_none};
+	unsigned char raw[9];
+	rsd_random(raw, sizeof(raw));
+	jose_b64url_encode(raw, sizeof(raw), rc.kid);
+	if (jose_es256_generate(&rc.priv, &rc.pub))
+		return RSD_EINTERNAL;
+	int err = writer_run(w, &rc.cmd);
+	OPENSSL_cleanse(rc.priv, strlen(rc.priv));
+	free(rc.priv);
+	free(rc.pub);
+	if (kid)
+		snprintf(kid, JOSE_KID_BYTES_MAX + 1, "%s", rc.kid);
+	return err;
+}
+
+int auth_keys_rotate(struct writer *w, uint64_t now_ms, char *kid)
+{
+	return add_key(w, now_ms, false, kid);
+}
+
+int auth_open(struct auth **out, const struct config *c, struct store *s, struct writer *w,
+	      struct rsd_fail *f)
+{
+	struct auth *a = rsd_calloc(1, sizeof(*a));
+	a->config = c;
+	a->store = s;
+	pthread_rwlock_init(&a->lock, NULL);
+	if (c->public_url[0])
+		snprintf(a->issuer, sizeof(a->issuer), "%s", c->public_url);
+	else
+		snprintf(a->issuer, sizeof(a->issuer), "http://%s", c->listen);
+	int err = add_key(w, rsd_now_ms(), true, NULL);
+	if (err == RSD_OK)
+		err = load_keys(a);
+	if (err) {
+		auth_free(a);
+		return rsd_failf(f, RSD_EIO, "", "cannot load the signing keys: %s",
+				 rsd_strerror(err));
+	}
+	atomic_store(&a->checked_ms, rsd_now_ms());
+	*out = a;
+	return RSD_OK;
+}
+
+void auth_free(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	jose_ring_release(&a->ring);
+	pthread_rwlock_destroy(&a->lock);
+	OPENSSL_cleanse(a->refresh_key, sizeof(a->refresh_key));
+	OPENSSL_cleanse(a->csrf_key, sizeof(a->csrf_key));
+	free(a);
+}
+
+/* Reloads the ring when another process rotated the key (checked at most once per
+ * KEY_CHECK_INTERVAL_MS, or at once when force is set and the interval has passed). */
+static void refresh_keys(struct auth *a, uint64_t now_ms)
+{
+	uint64_t last = atomic_load(&a->checked_ms);
+	if (now_ms < last + KEY_CHECK_INTERVAL_MS ||
+	    !atomic_compare_exchange_strong(&a->checked_ms, &last, now_ms))
+		return;
+	MDB_txn *txn;
+	if (mdb_txn_begin(a->store->env, NULL, MDB_RDONLY, &txn))
+		return;
+	MDB_val v;
+	bool changed = false;
+	pthread_rwlock_rdlock(&a->lock);
+	if (meta_get(txn, a->store, "skc", &v) == RSD_OK)
+		changed = v.mv_size != strlen(a->current) ||
+			  memcmp(v.mv_data, a->current, v.mv_size) != 0;
+	pthread_rwlock_unlock(&a->lock);
+	mdb_txn_abort(txn);
+	if (!changed)
+		return;
+	pthread_rwlock_wrlock(&a->lock);
+	if (load_keys(a) == RSD_OK)
+		logger_log(LOGGER_INFO, "signing key rotated: now %s", a->current);
+	pthread_rwlock_unlock(&a->lock);
+}
+
+/* --- tokens --- */
+
+void auth_limits(const struct auth *a, struct session_limits *out)
+{
+	out->idle_ms = (uint64_t)a->config->session_idle_s * 1000;
+	out->max_ms = (uint64_t)a->config->session_max_s * 1000;
+	out->grace_ms = (uint64_t)a->config->refresh_grace_s * 1000;
+}
+
+int auth_access_ttl_s(const struct auth *a)
+{
+	return a->config->access_ttl_s;
+}
+
+const struct config *auth_config(const struct auth *a)
+{
+	return a->config;
+}
+
+int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms, char **out)
+{
+	refresh_keys(a, now_ms);
+	uint64_t now_s = now_ms / 1000;
+	cJSON *claims = cJSON_CreateObject();
+	cJSON_AddStringToObject(claims, "iss", a->issuer);
+	cJSON_AddStringToObject(claims, "aud", AUTH_AUDIENCE);
+	cJSON_AddStringToObject(claims, "sub", p->sub);
+	cJSON_AddStringToObject(claims, "sid", p->sid);
+	cJSON *roles = cJSON_AddArrayToObject(claims, "roles");
+	cJSON_AddItemToArray(roles, cJSON_CreateString(session_role_name(p->role)));
+	if (p->resort[0])
+		cJSON_AddStringToObject(claims, "resort", p->resort);
+	if (p->name[0])
+		cJSON_AddStringToObject(claims, "name", p->name);
+	cJSON_AddNumberToObject(claims, "iat", (double)now_s);
+	cJSON_AddNumberToObject(claims, "exp", (double)(now_s + (uint64_t)a->config->access_ttl_s));
+	pthread_rwlock_rdlock(&a->lock);
+	const struct jose_key *k = jose_ring_find(&a->ring, a->current);
+	int err = k ? jose_sign(k, claims, out) : RSD_EINTERNAL;
+	pthread_rwlock_unlock(&a->lock);
+	cJSON_Delete(claims);
+	return err;
+}
+
+/* The principal an access token's verified claims name. */
+static int claims_principal(const cJSON *claims, struct principal *p, struct rsd_fail *f)
+{
+	const char *sub = json_get_string(claims, "sub"), *sid = json_get_string(claims, "sid");
+	const char *resort = json_get_string(claims, "resort"),
+		   *name = json_get_string(claims, "name");
+	const cJSON *roles = cJSON_GetObjectItemCaseSensitive(claims, "roles"), *r;
+	if (!sub || !sub[0] || strlen(sub) > PRINCIPAL_BYTES_MAX || !sid ||
+	    strlen(sid) != SESSION_ID_BYTES || !cJSON_IsArray(roles) ||
+	    (resort && strlen(resort) > ENTITY_ID_BYTES_MAX))
+		return rsd_failf(f, RSD_EAUTH, "", "the token's claims are incomplete");
+	memset(p, 0, sizeof(*p));
+	snprintf(p->sub, sizeof(p->sub), "%s", sub);
+	snprintf(p->sid, sizeof(p->sid), "%s", sid);
+	snprintf(p->resort, sizeof(p->resort), "%s", resort ? resort : "");
+	snprintf(p->name, sizeof(p->name), "%s", name ? name : "");
+	cJSON_ArrayForEach(r, roles)
+	{
+		enum role role = session_role_parse(cJSON_IsString(r) ? r->valuestring : "");
+		if (role > p->role)
+			p->role = role;
+	}
+	return RSD_OK;
+}
+
+static int verify(struct auth *a, const char *token, uint64_t now_ms, cJSON **claims,
+		  struct rsd_fail *f)
+{
+	struct jose_expect e = {.iss = a->issuer, .aud = AUTH_AUDIENCE, .now_s = now_ms / 1000};
+	pthread_rwlock_rdlock(&a->lock);
+	int err = jose_verify(token, &a->ring, &e, claims, f);
+	pthread_rwlock_unlock(&a->lock);
+	if (err == RSD_ENOTFOUND) { /* maybe a key rotated in by another process */
+		refresh_keys(a, now_ms);
+		pthread_rwlock_rdlock(&a->lock);
+		err = jose_verify(token, &a->ring, &e, claims, f);
+		pthread_rwlock_unlock(&a->lock);
+	}
+	return err;
+}
+
+int auth_bearer(struct auth *a, struct auth_cache *c, MDB_txn *txn, const char *token,
+		uint64_t now_ms, struct principal *out, struct rsd_fail *f)
+{
+	unsigned char hash[32];
+	SHA256((const unsigned char *)token, strnlen(token, JOSE_BYTES_MAX + 1), hash);
+	struct cache_slot *slot =
+		&c->slots[(hash[0] | (unsigned)hash[1] << 8 | (unsigned)hash[2] << 16) %
+			  TOKEN_CACHE_SLOTS];
+	uint64_t now_s = now_ms / 1000;
+	if (!(slot->exp_s >= now_s && memcmp(slot->hash, hash, 32) == 0)) {
+		cJSON *claims;
+		int err = verify(a, token, now_ms, &claims, f);
+		if (err)
+			return f->field[0] = '\0', err == RSD_EIO ? err : RSD_EAUTH;
+		struct principal p;
+		err = claims_principal(claims, &p, f);
+		const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+		uint64_t exp_s = (uint64_t)exp->valuedouble;
+		cJSON_Delete(claims);
+		if (err)
+			return err;
+		memcpy(slot->hash, hash, 32);
+		slot->exp_s = exp_s;
+		slot->who = p;
+	}
+	struct session_limits lim;
+	auth_limits(a, &lim);
+	int err = session_check(txn, a->store, slot->who.sid, NULL, &lim, now_ms, NULL, f);
+	if (err)
+		return err;
+	*out = slot->who;
+	return RSD_OK;
+}
+
+int auth_cookie(struct auth *a, MDB_txn *txn, const char *value, uint64_t now_ms,
+		struct principal *out, struct rsd_fail *f)
+{
+	const char *dot = strchr(value, '.');
+	if (dot == NULL || dot - value != SESSION_ID_BYTES ||
+	    strlen(dot + 1) != SESSION_TOKEN_BYTES)
+		return rsd_failf(f, RSD_EAUTH, "", "the session cookie is malformed");
+	char sid[SESSION_ID_BYTES + 1];
+	memcpy(sid, value, SESSION_ID_BYTES);
+	sid[SESSION_ID_BYTES] = '\0';
+	struct session_limits lim;
+	auth_limits(a, &lim);
+	return session_check(txn, a->store, sid, dot + 1, &lim, now_ms, out, f);
+}
+
+static void mac_b64(const unsigned char key[32], const char *text, char out[44])
+{
+	unsigned char mac[32];
+	unsigned int n = sizeof(mac);
+	HMAC(EVP_sha256(), key, 32, (const unsigned char *)text, strlen(text), mac, &n);
+	jose_b64url_encode(mac, sizeof(mac), out);
+}
+
+void auth_refresh_successor(struct auth *a, const char *token, char out[SESSION_TOKEN_BYTES + 1])
+{
+	mac_b64(a->refresh_key, token, out);
+}
+
+void auth_csrf_token(struct auth *a, const char *sid, char out[AUTH_CSRF_BYTES + 1])
+{
+	mac_b64(a->csrf_key, sid, out);
+}
+
+bool auth_csrf_ok(struct auth *a, const char *sid, const char *token)
+{
+	char want[AUTH_CSRF_BYTES + 1];
+	auth_csrf_token(a, sid, want);
+	return token && strlen(token) == AUTH_CSRF_BYTES &&
+	       CRYPTO_memcmp(want, token, AUTH_CSRF_BYTES) == 0;
+}
+
+cJSON *auth_jwks(struct auth *a)
+{
+	cJSON *doc = cJSON_CreateObject(), *keys = cJSON_AddArrayToObject(doc, "keys");
+	pthread_rwlock_rdlock(&a->lock);
+	for (int i = 0; i < a->ring.n; i++) {
+		cJSON *jwk;
+		if (jose_key_to_jwk(&a->ring.keys[i], &jwk) == RSD_OK)
+			cJSON_AddItemToArray(keys, jwk);
+	}
+	pthread_rwlock_unlock(&a->lock);
+	return doc;
+}
+
+struct auth_cache *auth_cache_new(void)
+{
+	return rsd_calloc(1, sizeof(struct auth_cache));
+}
+
+void auth_cache_free(struct auth_cache *c)
+{
+	free(c);
+}

@@ -1,0 +1,509 @@
+/*
+ * auth_http.c — handlers of the sign-in routes.
+ *
+ * POST /auth/token answers like an OAuth 2.0 token endpoint (RFC 6749 5.1/5.2): a JSON
+ * pair on success; on failure a problem document that also carries OAuth's `error` and
+ * `error_description`, so both kinds of client understand it. Passwords are checked on one
+ * hashing thread; the request is parked meanwhile, so workers keep serving.
+ */
+#include "auth_http.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "http.h"
+#include "json.h"
+#include "logger.h"
+#include "password.h"
+#include "throttle.h"
+#include "banned.h"
+
+/* A password check handed to the hashing thread. */
+struct pw_job {
+	struct http_req *req;
+	char user[USER_NAME_BYTES_MAX + 1];
+	char password[PASSWORD_BYTES_MAX + 1];
+	struct user_rec rec;
+	bool known; /* the user exists, is enabled and is staff */
+	bool ok;
+	bool cookie; /* session=cookie was asked for */
+	struct pw_job *next;
+};
+
+static struct {
+	struct server *srv;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pw_job *head, *tail;
+	int queued;
+	bool stopping;
+	struct throttle *per_user, *per_addr;
+	char dummy_hash[PASSWORD_HASH_BYTES_MAX + 1]; /* checked for unknown users: same time */
+} P;
+
+static void *hasher_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&P.mu);
+	for (;;) {
+		while (P.head == NULL && !P.stopping)
+			pthread_cond_wait(&P.cv, &P.mu);
+		if (P.head == NULL)
+			break;
+		struct pw_job *j = P.head;
+		P.head = j->next;
+		if (P.head == NULL)
+			P.tail = NULL;
+		P.queued--;
+		pthread_mutex_unlock(&P.mu);
+		bool ok = password_verify(j->password, j->known ? j->rec.hash : P.dummy_hash);
+		j->ok = ok && j->known;
+		OPENSSL_cleanse(j->password, sizeof(j->password));
+		http_req_unpark(j->req);
+		pthread_mutex_lock(&P.mu);
+	}
+	pthread_mutex_unlock(&P.mu);
+	return NULL;
+}
+
+void auth_http_start(struct server *srv)
+{
+	P.srv = srv;
+	pthread_mutex_init(&P.mu, NULL);
+	pthread_cond_init(&P.cv, NULL);
+	P.per_user = throttle_new(LOGIN_WINDOW_S, LOGIN_FAILS_PER_USER_MAX);
+	P.per_addr = throttle_new(LOGIN_WINDOW_S, LOGIN_FAILS_PER_ADDR_MAX);
+	if (password_hash("not a password", srv->config->password_iterations, P.dummy_hash,
+			  sizeof(P.dummy_hash)) != RSD_OK)
+		rsd_fatal("cannot hash a password");
+	if (pthread_create(&P.thread, NULL, hasher_main, NULL) != 0)
+		rsd_fatal("cannot start the password thread");
+	P.started = true;
+}
+
+void auth_http_stop(void)
+{
+	if (!P.started)
+		return;
+	pthread_mutex_lock(&P.mu);
+	P.stopping = true;
+	pthread_cond_signal(&P.cv);
+	pthread_mutex_unlock(&P.mu);
+	pthread_join(P.thread, NULL);
+	throttle_free(P.per_user);
+	throttle_free(P.per_addr);
+	pthread_mutex_destroy(&P.mu);
+	pthread_cond_destroy(&P.cv);
+	P.started = false;
+}
+
+/* --- replies --- */
+
+/* An OAuth error (RFC 6749 5.2) as a problem document. */
+static void oauth_error(struct http_req *req, int status, const char *error, const char *detail)
+{
+	struct outcome o = {.err = status == 400   ? RSD_EINVAL
+				   : status == 401 ? RSD_EAUTH
+				   : status == 429 ? RSD_ETHROTTLED
+						   : RSD_EINTERNAL};
+	rsd_failf(&o.fail, o.err, "", "%s", detail);
+	cJSON *extra = cJSON_CreateObject();
+	cJSON_AddStringToObject(extra, "error", error);
+	cJSON_AddStringToObject(extra, "error_description", detail);
+	char *text = cJSON_PrintUnformatted(extra);
+	cJSON_Delete(extra);
+	o.body = text;
+	o.len = strlen(text);
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_outcome(req, &o);
+	free(text);
+}
+
+static void set_cookie(struct http_req *req, const char *name, const char *value, bool http_only,
+		       int max_age_s)
+{
+	char line[256];
+	snprintf(line, sizeof(line), "%s=%s; Path=/; Max-Age=%d; Secure; SameSite=Strict%s", name,
+		 value, max_age_s, http_only ? "; HttpOnly" : "");
+	http_header_add(req, "Set-Cookie", line);
+}
+
+/* The token response; with cookie_secret, the browser's cookies too. */
+static void reply_tokens(struct http_req *req, const char *access, int expires_in,
+			 const char *refresh, const char *sid, const char *cookie_secret)
+{
+	struct auth *a = http_req_server(req)->auth;
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "access_token", access);
+	cJSON_AddStringToObject(body, "token_type", "Bearer");
+	cJSON_AddNumberToObject(body, "expires_in", expires_in);
+	cJSON_AddStringToObject(body, "refresh_token", refresh);
+	if (cookie_secret) {
+		char csrf[AUTH_CSRF_BYTES + 1], value[AUTH_COOKIE_BYTES_MAX + 1];
+		auth_csrf_token(a, sid, csrf);
+		snprintf(value, sizeof(value), "%s.%s", sid, cookie_secret);
+		int max_age = auth_config(a)->session_max_s;
+		set_cookie(req, AUTH_COOKIE, value, true, max_age);
+		set_cookie(req, AUTH_CSRF_COOKIE, csrf, false, max_age);
+		cJSON_AddStringToObject(body, "csrf_token", csrf);
+	}
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_json(req, 200, body);
+	cJSON_Delete(body);
+}
+
+/* --- password grant --- */
+
+struct login_ctx {
+	struct session_cmd sc;
+	char refresh[SESSION_TOKEN_BYTES + 1];
+	char cookie[SESSION_TOKEN_BYTES + 1];
+	bool want_cookie;
+	int expires_in;
+};
+
+static void login_done(struct http_req *req, struct command *cmd, int result)
+{
+	struct login_ctx *lc = (struct login_ctx *)cmd;
+	if (result == RSD_EAUTH)
+		oauth_error(req, 400, "invalid_grant", lc->sc.cmd.fail.detail);
+	else if (result)
+		http_reply_error(req, result, &lc->sc.cmd.fail);
+	else
+		reply_tokens(req, lc->sc.access, lc->expires_in, lc->refresh, lc->sc.who.sid,
+			     lc->want_cookie ? lc->cookie : NULL);
+	session_cmd_release(&lc->sc);
+	OPENSSL_cleanse(lc->refresh, sizeof(lc->refresh));
+	free(lc);
+}
+
+static void failed_done(struct http_req *req, struct command *cmd, int result)
+{
+	(void)result;
+	struct session_cmd *sc = (struct session_cmd *)cmd;
+	oauth_error(req, 400, "invalid_grant", "wrong user name or password");
+	session_cmd_release(sc);
+	free(sc);
+}
+
+static void start_session(struct http_req *req, const struct user_rec *u, bool want_cookie)
+{
+	struct auth *a = http_req_server(req)->auth;
+	uint64_t now = rsd_now_ms();
+	struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
+	session_cmd_init(&lc->sc, SESSION_LOGIN, now);
+	struct principal *p = &lc->sc.who;
+	snprintf(p->sub, sizeof(p->sub), "staff:%s", u->name);
+	snprintf(p->resort, sizeof(p->resort), "%s", u->resort);
+	snprintf(p->name, sizeof(p->name), "%s", u->name);
+	p->role = u->role;
+	session_new_id(p->sid);
+	snprintf(lc->sc.via, sizeof(lc->sc.via), "password");
+	snprintf(lc->sc.user, sizeof(lc->sc.user), "%s", u->name);
+	snprintf(lc->sc.ip, sizeof(lc->sc.ip), "%s", http_req_client_addr(req));
+	session_new_token(lc->refresh);
+	session_hash(lc->refresh, lc->sc.token_hash);
+	session_new_token(lc->cookie);
+	session_hash(lc->cookie, lc->sc.cookie_hash);
+	lc->want_cookie = want_cookie;
+	lc->expires_in = auth_access_ttl_s(a);
+	if (auth_sign_access(a, p, now, &lc->sc.access) != RSD_OK) {
+		session_cmd_release(&lc->sc);
+		free(lc);
+		http_reply_problem(req, 500, "cannot sign a token", NULL);
+		return;
+	}
+	http_submit_durable(req, &lc->sc.cmd, login_done);
+}
+
+static void password_checked(struct http_req *req, void *arg, bool woken)
+{
+	struct pw_job *j = arg;
+	if (!woken) { /* the hash always finishes; keep waiting for it */
+		http_req_park(req, 60000, password_checked, j);
+		return;
+	}
+	char addr_key[80], user_key[48];
+	snprintf(addr_key, sizeof(addr_key), "addr:%s", http_req_client_addr(req));
+	snprintf(user_key, sizeof(user_key), "user:%s", j->user);
+	if (j->ok) {
+		throttle_clear(P.per_user, user_key);
+		start_session(req, &j->rec, j->cookie);
+		return;
+	}
+	uint64_t now = rsd_now_ms();
+	throttle_fail(P.per_user, user_key, now);
+	throttle_fail(P.per_addr, addr_key, now);
+	struct session_cmd *sc = rsd_calloc(1, sizeof(*sc));
+	session_cmd_init(sc, SESSION_LOGIN_FAILED, now);
+	snprintf(sc->user, sizeof(sc->user), "%s", j->user);
+	snprintf(sc->ip, sizeof(sc->ip), "%s", http_req_client_addr(req));
+	snprintf(sc->reason, sizeof(sc->reason), "%s",
+		 j->known ? "wrong password" : "unknown or disabled user");
+	http_submit_durable(req, &sc->cmd, failed_done);
+}
+
+/* 429 with Retry-After when either counter is over its limit. */
+static bool throttled(struct http_req *req, const char *user)
+{
+	char addr_key[80], user_key[48];
+	snprintf(addr_key, sizeof(addr_key), "addr:%s", http_req_client_addr(req));
+	snprintf(user_key, sizeof(user_key), "user:%.32s", user);
+	uint64_t now = rsd_now_ms();
+	int wait = throttle_wait_s(P.per_user, user_key, now);
+	int wait_addr = throttle_wait_s(P.per_addr, addr_key, now);
+	if (wait_addr > wait)
+		wait = wait_addr;
+	if (wait == 0)
+		return false;
+	char value[16];
+	snprintf(value, sizeof(value), "%d", wait);
+	http_header_add(req, "Retry-After", value);
+	oauth_error(req, 429, "slow_down", "too many failed sign-ins; try again later");
+	return true;
+}
+
+static void grant_password(struct http_req *req)
+{
+	const char *user = http_req_form(req, "username");
+	const char *password = http_req_form(req, "password");
+	const char *session = http_req_form(req, "session");
+	if (user == NULL || password == NULL || !user[0]) {
+		oauth_error(req, 400, "invalid_request", "username and password are required");
+		return;
+	}
+	if (strlen(password) > PASSWORD_BYTES_MAX || strlen(user) > USER_NAME_BYTES_MAX) {
+		oauth_error(req, 400, "invalid_request", "username or password is too long");
+		return;
+	}
+	if (session && strcmp(session, "cookie") != 0) {
+		oauth_error(req, 400, "invalid_request", "session must be 'cookie' when given");
+		return;
+	}
+	if (throttled(req, user))
+		return;
+	struct pw_job *j = arena_alloc(http_req_arena(req), sizeof(*j));
+	memset(j, 0, sizeof(*j));
+	j->req = req;
+	j->cookie = session != NULL;
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	snprintf(j->password, sizeof(j->password), "%s", password);
+	struct store_reader *r = http_req_state(req);
+	MDB_txn *txn = store_reader_begin(r);
+	/* Only staff sign in with a password; guests come through the IdP. */
+	j->known = txn &&
+		   session_user_get(txn, http_req_server(req)->store, user, &j->rec) == RSD_OK &&
+		   !j->rec.disabled && j->rec.role >= ROLE_STAFF;
+	store_reader_end(r);
+	pthread_mutex_lock(&P.mu);
+	bool full = P.queued >= PASSWORD_JOBS_MAX;
+	if (!full) {
+		if (P.tail)
+			P.tail->next = j;
+		else
+			P.head = j;
+		P.tail = j;
+		P.queued++;
+	}
+	pthread_mutex_unlock(&P.mu);
+	if (full) {
+		OPENSSL_cleanse(j->password, sizeof(j->password));
+		http_header_add(req, "Retry-After", "1");
+		http_reply_problem(req, 503, "too many sign-ins at once; try again", NULL);
+		return;
+	}
+	/* Parked before the signal: the wake-up event must exist when the thread fires it. */
+	http_req_park(req, 60000, password_checked, j);
+	pthread_mutex_lock(&P.mu);
+	pthread_cond_signal(&P.cv);
+	pthread_mutex_unlock(&P.mu);
+}
+
+/* --- refresh grant --- */
+
+struct refresh_ctx {
+	struct session_cmd sc;
+	char next[SESSION_TOKEN_BYTES + 1];
+	int expires_in;
+};
+
+static void refresh_done(struct http_req *req, struct command *cmd, int result)
+{
+	struct refresh_ctx *rc = (struct refresh_ctx *)cmd;
+	if (result == RSD_EAUTH)
+		oauth_error(req, 400, "invalid_grant", rc->sc.cmd.fail.detail);
+	else if (result)
+		http_reply_error(req, result, &rc->sc.cmd.fail);
+	else if (rc->sc.reuse)
+		oauth_error(req, 400, "invalid_grant",
+			    "this refresh token was already used: its session is revoked");
+	else
+		reply_tokens(req, rc->sc.replayed ? rc->sc.access_out : rc->sc.access,
+			     rc->expires_in, rc->next, NULL, NULL);
+	session_cmd_release(&rc->sc);
+	OPENSSL_cleanse(rc->next, sizeof(rc->next));
+	free(rc);
+}
+
+static void grant_refresh(struct http_req *req)
+{
+	struct auth *a = http_req_server(req)->auth;
+	const char *token = http_req_form(req, "refresh_token");
+	if (token == NULL || strlen(token) != SESSION_TOKEN_BYTES) {
+		oauth_error(req, 400, token ? "invalid_grant" : "invalid_request",
+			    token ? "the refresh token is not valid" : "refresh_token is required");
+		return;
+	}
+	uint64_t now = rsd_now_ms();
+	struct refresh_ctx *rc = rsd_calloc(1, sizeof(*rc));
+	session_cmd_init(&rc->sc, SESSION_REFRESH, now);
+	auth_limits(a, &rc->sc.lim);
+	session_hash(token, rc->sc.token_hash);
+	struct store_reader *r = http_req_state(req);
+	MDB_txn *txn = store_reader_begin(r);
+	int err = txn ? session_of_refresh(txn, http_req_server(req)->store, rc->sc.token_hash,
+					   &rc->sc.lim, now, &rc->sc.who, &rc->sc.cmd.fail)
+		      : RSD_EIO;
+	store_reader_end(r);
+	if (err == RSD_OK && auth_sign_access(a, &rc->sc.who, now, &rc->sc.access) != RSD_OK)
+		err = rsd_failf(&rc->sc.cmd.fail, RSD_EINTERNAL, "", "cannot sign a token");
+	if (err) {
+		refresh_done(req, &rc->sc.cmd, err);
+		return;
+	}
+	auth_refresh_successor(a, token, rc->next);
+	session_hash(rc->next, rc->sc.next_hash);
+	rc->expires_in = auth_access_ttl_s(a);
+	http_submit_durable(req, &rc->sc.cmd, refresh_done);
+}
+
+void auth_http_token(struct http_req *req)
+{
+	const char *grant = http_req_form(req, "grant_type");
+	if (grant && strcmp(grant, "password") == 0)
+		grant_password(req);
+	else if (grant && strcmp(grant, "refresh_token") == 0)
+		grant_refresh(req);
+	else
+		oauth_error(req, 400, grant ? "unsupported_grant_type" : "invalid_request",
+			    grant ? "grant_type must be password or refresh_token"
+				  : "grant_type is required");
+}
+
+/* --- logout, session, revoke, keys --- */
+
+static void logout_done(struct http_req *req, struct command *cmd, int result)
+{
+	struct session_cmd *sc = (struct session_cmd *)cmd;
+	if (result) {
+		http_reply_error(req, result, &sc->cmd.fail);
+	} else {
+		set_cookie(req, AUTH_COOKIE, "", true, 0);
+		set_cookie(req, AUTH_CSRF_COOKIE, "", false, 0);
+		http_reply_json(req, 204, NULL);
+	}
+	session_cmd_release(sc);
+	free(sc);
+}
+
+void auth_http_logout(struct http_req *req)
+{
+	static const char *const allowed[] = {"all", NULL};
+	struct rsd_fail f;
+	const char *all = http_req_query(req, "all");
+	if (http_req_query_only(req, allowed, &f) != RSD_OK ||
+	    (all && strcmp(all, "true") != 0 && strcmp(all, "false") != 0)) {
+		if (f.detail[0] == '\0' || all)
+			rsd_failf(&f, RSD_EINVAL, "all", "all must be true or false");
+		http_reply_error(req, RSD_EINVAL, &f);
+		return;
+	}
+	struct session_cmd *sc = rsd_calloc(1, sizeof(*sc));
+	session_cmd_init(sc, SESSION_LOGOUT, rsd_now_ms());
+	sc->who = *http_req_who(req);
+	sc->all = all && strcmp(all, "true") == 0;
+	snprintf(sc->ip, sizeof(sc->ip), "%s", http_req_client_addr(req));
+	http_submit_durable(req, &sc->cmd, logout_done);
+}
+
+void auth_http_session(struct http_req *req)
+{
+	const struct principal *p = http_req_who(req);
+	cJSON *body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "sub", p->sub);
+	cJSON_AddStringToObject(body, "sid", p->sid);
+	cJSON_AddStringToObject(body, "role", session_role_name(p->role));
+	if (p->resort[0])
+		cJSON_AddStringToObject(body, "resort", p->resort);
+	if (p->name[0])
+		cJSON_AddStringToObject(body, "name", p->name);
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_json(req, 200, body);
+	cJSON_Delete(body);
+}
+
+static void revoke_done(struct http_req *req, struct command *cmd, int result)
+{
+	struct session_cmd *sc = (struct session_cmd *)cmd;
+	if (result) {
+		http_reply_error(req, result, &sc->cmd.fail);
+	} else {
+		cJSON *body = cJSON_CreateObject();
+		cJSON_AddNumberToObject(body, "revoked", sc->revoked_count);
+		http_reply_json(req, 200, body);
+		cJSON_Delete(body);
+	}
+	session_cmd_release(sc);
+	free(sc);
+}
+
+void auth_http_revoke(struct http_req *req)
+{
+	static const struct json_field spec[] = {
+		{"sid", JSON_STRING, 0, 1, SESSION_ID_BYTES},
+		{"sub", JSON_STRING, 0, 1, PRINCIPAL_BYTES_MAX},
+	};
+	size_t len;
+	const char *body = http_req_body(req, &len);
+	struct rsd_fail f = {0};
+	cJSON *doc = NULL;
+	int err = json_parse_strict(body, len, &doc, &f);
+	if (err == RSD_OK)
+		err = json_check_object(doc, spec, sizeof(spec) / sizeof(spec[0]), &f);
+	const char *sid = err ? NULL : json_get_string(doc, "sid");
+	const char *sub = err ? NULL : json_get_string(doc, "sub");
+	if (err == RSD_OK && (sid == NULL) == (sub == NULL))
+		err = rsd_failf(&f, RSD_EINVAL, "sid", "name exactly one of sid and sub");
+	if (err) {
+		cJSON_Delete(doc);
+		http_reply_error(req, err, &f);
+		return;
+	}
+	struct session_cmd *sc = rsd_calloc(1, sizeof(*sc));
+	session_cmd_init(sc, SESSION_REVOKE, rsd_now_ms());
+	if (sid)
+		snprintf(sc->who.sid, sizeof(sc->who.sid), "%s", sid);
+	else
+		snprintf(sc->who.sub, sizeof(sc->who.sub), "%s", sub);
+	sc->all = sub != NULL;
+	snprintf(sc->by, sizeof(sc->by), "%s", http_req_principal(req));
+	snprintf(sc->ip, sizeof(sc->ip), "%s", http_req_client_addr(req));
+	cJSON_Delete(doc);
+	http_submit_durable(req, &sc->cmd, revoke_done);
+}
+
+void auth_http_jwks(struct http_req *req)
+{
+	cJSON *doc = auth_jwks(http_req_server(req)->auth);
+	char *text = json_print(doc);
+	cJSON_Delete(doc);
+	/* Short: a rotated key must reach verifiers before its first token does. */
+	http_header_add(req, "Cache-Control", "public, max-age=60");
+	http_reply_text(req, 200, "application/json", text, strlen(text));
+	cJSON_free(text);
+}

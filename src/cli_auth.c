@@ -1,0 +1,182 @@
+/*
+ * cli_auth.c — managing local staff and signing keys from the command line.
+ */
+#include "cli_auth.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "jose.h"
+#include "password.h"
+#include "session.h"
+#include "store.h"
+#include "writer.h"
+#include "banned.h"
+
+#define EXIT_USAGE 2
+
+/* Opens the store and a writer over it. */
+static int open_rw(const struct config *c, struct store *s, struct writer **w)
+{
+	struct rsd_fail f = {0};
+	if (store_open(s, c->data_dir, (uint64_t)c->map_size_mb * 1024 * 1024, c->node_id, &f)) {
+		fprintf(stderr, "resortd: %s\n", f.detail);
+		return 1;
+	}
+	if (writer_start(w, s, NULL, NULL) != RSD_OK) {
+		fprintf(stderr, "resortd: cannot read the event log\n");
+		store_close(s);
+		return 1;
+	}
+	return 0;
+}
+
+static void close_rw(struct store *s, struct writer *w)
+{
+	writer_free(w);
+	store_close(s);
+}
+
+/* Reads one line of standard input (the password), without its line end. */
+static bool read_password(char *out, size_t cap)
+{
+	if (fgets(out, (int)cap, stdin) == NULL)
+		return false;
+	size_t n = strcspn(out, "\r\n");
+	bool whole = out[n] != '\0' || feof(stdin);
+	out[n] = '\0';
+	return whole;
+}
+
+static int hash_from_stdin(const struct config *c, char *hash, size_t cap)
+{
+	char pw[PASSWORD_BYTES_MAX + 2];
+	struct rsd_fail f = {0};
+	int rc = 0;
+	if (!read_password(pw, sizeof(pw))) {
+		fprintf(stderr, "resortd: user: cannot read a password line from standard input\n");
+		rc = EXIT_USAGE;
+	} else if (password_acceptable(pw, &f) != RSD_OK) {
+		fprintf(stderr, "resortd: user: %s\n", f.detail);
+		rc = EXIT_USAGE;
+	} else if (password_hash(pw, c->password_iterations, hash, cap) != RSD_OK) {
+		fprintf(stderr, "resortd: user: cannot hash the password\n");
+		rc = 1;
+	}
+	OPENSSL_cleanse(pw, sizeof(pw));
+	return rc;
+}
+
+/* Builds the record the command will write; for passwd/disable, from the stored one. */
+static int user_record(const struct config *c, struct store *s, const char *verb, const char *name,
+		       const struct cli_user_opts *o, struct user_rec *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	if (strcmp(verb, "add") == 0) {
+		rec->role = session_role_parse(o->role);
+		if (rec->role < ROLE_STAFF) {
+			fprintf(stderr,
+				"resortd: user add: --role must be staff, manager or admin\n");
+			return EXIT_USAGE;
+		}
+		if (o->resort &&
+		    (strlen(o->resort) == 0 || strlen(o->resort) > ENTITY_ID_BYTES_MAX)) {
+			fprintf(stderr, "resortd: user add: --resort must be a resort id\n");
+			return EXIT_USAGE;
+		}
+		snprintf(rec->resort, sizeof(rec->resort), "%s", o->resort ? o->resort : "");
+		return hash_from_stdin(c, rec->hash, sizeof(rec->hash));
+	}
+	MDB_txn *txn;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+		return 1;
+	int err = session_user_get(txn, s, name, rec);
+	mdb_txn_abort(txn);
+	if (err) {
+		fprintf(stderr, "resortd: user %s: no user %s\n", verb, name);
+		return 1;
+	}
+	if (strcmp(verb, "disable") == 0) {
+		rec->disabled = true;
+		return 0;
+	}
+	rec->disabled = false; /* a new password re-enables */
+	return hash_from_stdin(c, rec->hash, sizeof(rec->hash));
+}
+
+int cli_auth_user(const struct config *c, int argc, char **argv, const struct cli_user_opts *o)
+{
+	const char *verb = argc > 0 ? argv[0] : "";
+	bool add = strcmp(verb, "add") == 0, passwd = strcmp(verb, "passwd") == 0;
+	if ((!add && !passwd && strcmp(verb, "disable") != 0) || argc < 2) {
+		fprintf(stderr, "resortd: usage: resortd user add NAME --role ROLE [--resort ID] "
+				"--password-stdin | passwd NAME --password-stdin | disable NAME\n");
+		return EXIT_USAGE;
+	}
+	const char *name = argv[1];
+	if (!session_user_name_ok(name)) {
+		fprintf(stderr, "resortd: user: a name is 1 to %d of a-z, 0-9, '.', '_', '-'\n",
+			USER_NAME_BYTES_MAX);
+		return EXIT_USAGE;
+	}
+	if ((add || passwd) && !o->password_stdin) {
+		fprintf(stderr,
+			"resortd: user %s: give the password on standard input with "
+			"--password-stdin\n",
+			verb);
+		return EXIT_USAGE;
+	}
+	struct store s;
+	struct writer *w;
+	if (open_rw(c, &s, &w))
+		return 1;
+	struct session_cmd sc;
+	session_cmd_init(&sc, add ? SESSION_USER_ADD : SESSION_USER_UPDATE, rsd_now_ms());
+	int rc = user_record(c, &s, verb, name, o, &sc.rec);
+	if (rc == 0) {
+		int err = writer_run(w, &sc.cmd);
+		if (err) {
+			fprintf(stderr, "resortd: user %s: %s\n", verb,
+				sc.cmd.fail.detail[0] ? sc.cmd.fail.detail : rsd_strerror(err));
+			rc = 1;
+		} else {
+			printf("user %s: %s (%s%s%s)%s\n", name,
+			       add	? "added"
+			       : passwd ? "password set"
+					: "disabled",
+			       session_role_name(sc.rec.role), sc.rec.resort[0] ? ", resort " : "",
+			       sc.rec.resort, sc.revoked_count ? ", sessions revoked" : "");
+		}
+	}
+	OPENSSL_cleanse(sc.rec.hash, sizeof(sc.rec.hash));
+	session_cmd_release(&sc);
+	close_rw(&s, w);
+	return rc;
+}
+
+int cli_auth_keys(const struct config *c, int argc, char **argv)
+{
+	if (argc < 1 || strcmp(argv[0], "rotate") != 0) {
+		fprintf(stderr, "resortd: usage: resortd keys rotate\n");
+		return EXIT_USAGE;
+	}
+	struct store s;
+	struct writer *w;
+	if (open_rw(c, &s, &w))
+		return 1;
+	char kid[JOSE_KID_BYTES_MAX + 1];
+	int err = auth_keys_rotate(w, rsd_now_ms(), kid);
+	close_rw(&s, w);
+	if (err) {
+		fprintf(stderr, "resortd: keys rotate: %s\n", rsd_strerror(err));
+		return 1;
+	}
+	printf("keys: new signing key %s; the previous one verifies for %d s more\n", kid,
+	       KEY_RETIRED_KEEP_S);
+	return 0;
+}
