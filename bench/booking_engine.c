@@ -214,7 +214,8 @@ static int book_one(struct worker *wk, struct night *nt)
 		booking_cmd_release(&bc);
 		return -1;
 	}
-	booking_cmd_init(&bc, &no_key, "bench");
+	static const struct principal bench = {.sub = "bench", .role = ROLE_GUEST};
+	booking_cmd_init(&bc, &no_key, &bench);
 	err = writer_run(writer, &bc.cmd);
 	int rc = 0;
 	if (err || bc.out.err || bc.out.status != 201) {

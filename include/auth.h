@@ -47,6 +47,8 @@ void auth_cache_free(struct auth_cache *c);
 void auth_limits(const struct auth *a, struct session_limits *out);
 int auth_access_ttl_s(const struct auth *a);
 const struct config *auth_config(const struct auth *a);
+/* 32 bytes that MAC the OpenID login cookie (derived from the auth secret). */
+const unsigned char *auth_login_key(const struct auth *a);
 
 /*
  * Authenticates an access token: verified (signature, alg, iss, aud, exp, iat) once and

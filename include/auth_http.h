@@ -18,5 +18,9 @@ void auth_http_token(struct http_req *req);
 void auth_http_logout(struct http_req *req);
 void auth_http_session(struct http_req *req);
 void auth_http_revoke(struct http_req *req);
+/* OpenID Connect: GET /auth/login[?return_to=] redirects to the IdP; GET /auth/callback
+ * finishes the login (a session, its cookies, and the token pair or a redirect). */
+void auth_http_login(struct http_req *req);
+void auth_http_callback(struct http_req *req);
 
 #endif

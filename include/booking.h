@@ -45,6 +45,7 @@ struct booking_cmd {
 	char token[PAYMENT_TOKEN_BYTES_MAX + 1];
 	cJSON *guest; /* owned; NULL: the hold's guest */
 	struct idem_key idem;
+	struct principal who;			  /* must be allowed the hold (hold_access) */
 	struct outcome out;			  /* 201 confirmed, 202 pending, or a refusal */
 	char booking_id[ENTITY_ID_BYTES_MAX + 1]; /* out */
 	bool saga;				  /* out: the payment saga must run */
@@ -52,8 +53,9 @@ struct booking_cmd {
 
 /* Decodes {hold_id, payment: {method, token?}, guest?}. Errors: RSD_EINVAL. */
 int booking_decode(const char *body, size_t len, struct booking_cmd *bc, struct rsd_fail *f);
-/* Prepares bc (already decoded) with the key; principal is who asks. */
-void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem, const char *principal);
+/* Prepares bc (already decoded) with the key; who is asking. */
+void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem,
+		      const struct principal *who);
 void booking_cmd_release(struct booking_cmd *bc);
 
 enum booking_action {
@@ -73,6 +75,7 @@ struct booking_action_cmd {
 	int item;		 /* change-dates: which item */
 	struct hold_item change; /* change-dates: the new stay, priced */
 	struct idem_key idem;
+	struct principal who; /* must be allowed the booking (hold_access) */
 	struct outcome out;
 	bool saga; /* out: a refund or void is due */
 };
@@ -81,7 +84,7 @@ int booking_decode_change(const char *body, size_t len, struct booking_action_cm
 			  struct rsd_fail *f);
 void booking_action_cmd_init(struct booking_action_cmd *ac, const char *id,
 			     enum booking_action action, const struct idem_key *idem,
-			     const char *principal);
+			     const struct principal *who);
 void booking_action_cmd_release(struct booking_action_cmd *ac);
 
 /* What the saga learned from the payment service; applied by booking_step_cmd. */

@@ -21,6 +21,7 @@
 #include "idempotency.h"
 #include "inventory.h"
 #include "readmodel.h"
+#include "session.h"
 #include "store.h"
 #include "writer.h"
 
@@ -75,9 +76,19 @@ void hold_cmd_release(struct hold_cmd *hc);
 struct hold_release_cmd {
 	struct command cmd;
 	char id[ENTITY_ID_BYTES_MAX + 1];
+	struct principal who; /* must be allowed the hold (hold_access) */
 	struct outcome out;
 };
-void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id);
+void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id,
+			   const struct principal *who);
+
+/*
+ * Whether who may see and act on doc, a hold or booking document: a guest only on their
+ * own (its principal), staff on those of their resort (every item's product belongs to it)
+ * or on all when they are tied to no resort. Returns RSD_OK or RSD_ENOTFOUND: to anyone
+ * else the document does not exist.
+ */
+int hold_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct principal *who);
 
 /* The sweeper's command: expires holds and removes idempotency records whose time has
  * come, at most SWEEP_BATCH_MAX. */

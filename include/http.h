@@ -37,6 +37,7 @@ struct server {
 	struct projector *projector;
 	struct metrics *metrics;
 	struct auth *auth;
+	struct oidc *oidc; /* NULL when no IdP is configured */
 	char catalog_path[4096];
 };
 

@@ -35,7 +35,7 @@ int review_decode_create(const char *body, size_t len, cJSON **out, struct rsd_f
 /* Decodes a moderation body {"state": "published" | "hidden"}. */
 int review_decode_moderate(const char *body, size_t len, cJSON **out, struct rsd_fail *f);
 
-/* True when author is 1..REVIEW_AUTHOR_BYTES_MAX bytes of [A-Za-z0-9._@-]. */
+/* True when author is 1..REVIEW_AUTHOR_BYTES_MAX bytes of [A-Za-z0-9._@:-] (a principal). */
 bool review_author_ok(const char *author);
 
 /*

@@ -30,7 +30,7 @@ struct auth {
 	struct jose_ring ring;
 	char current[JOSE_KID_BYTES_MAX + 1];
 	char issuer[600];
-	unsigned char refresh_key[32], csrf_key[32];
+	unsigned char refresh_key[32], csrf_key[32], login_key[32];
 	_Atomic uint64_t checked_ms; /* when meta's current kid was last compared */
 };
 
@@ -130,6 +130,8 @@ static int load_keys(struct auth *a)
 		     a->refresh_key, &n);
 		HMAC(EVP_sha256(), v.mv_data, SECRET_BYTES, (const unsigned char *)"csrf", 4,
 		     a->csrf_key, &n);
+		HMAC(EVP_sha256(), v.mv_data, SECRET_BYTES, (const unsigned char *)"oidc-login", 10,
+		     a->login_key, &n);
 	}
 	mdb_txn_abort(txn);
 	if (err == RSD_OK && jose_ring_find(&ring, a->current) == NULL)
@@ -260,6 +262,7 @@ void auth_free(struct auth *a)
 	pthread_rwlock_destroy(&a->lock);
 	OPENSSL_cleanse(a->refresh_key, sizeof(a->refresh_key));
 	OPENSSL_cleanse(a->csrf_key, sizeof(a->csrf_key));
+	OPENSSL_cleanse(a->login_key, sizeof(a->login_key));
 	free(a);
 }
 
@@ -302,6 +305,11 @@ void auth_limits(const struct auth *a, struct session_limits *out)
 int auth_access_ttl_s(const struct auth *a)
 {
 	return a->config->access_ttl_s;
+}
+
+const unsigned char *auth_login_key(const struct auth *a)
+{
+	return a->login_key;
 }
 
 const struct config *auth_config(const struct auth *a)

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "json.h"
 #include "logger.h"
+#include "oidc.h"
 #include "password.h"
 #include "throttle.h"
 #include "banned.h"
@@ -157,6 +158,22 @@ static void reply_tokens(struct http_req *req, const char *access, int expires_i
 	cJSON_Delete(body);
 }
 
+/* After a browser sign-in: the session cookies and a redirect to where it was going. */
+static void redirect_signed_in(struct http_req *req, const char *return_to, const char *sid,
+			       const char *cookie_secret)
+{
+	struct auth *a = http_req_server(req)->auth;
+	char csrf[AUTH_CSRF_BYTES + 1], value[AUTH_COOKIE_BYTES_MAX + 1];
+	auth_csrf_token(a, sid, csrf);
+	snprintf(value, sizeof(value), "%s.%s", sid, cookie_secret);
+	int max_age = auth_config(a)->session_max_s;
+	set_cookie(req, AUTH_COOKIE, value, true, max_age);
+	set_cookie(req, AUTH_CSRF_COOKIE, csrf, false, max_age);
+	http_header_add(req, "Location", return_to);
+	http_header_add(req, "Cache-Control", "no-store");
+	http_reply_json(req, 303, NULL);
+}
+
 /* --- password grant --- */
 
 struct login_ctx {
@@ -164,16 +181,24 @@ struct login_ctx {
 	char refresh[SESSION_TOKEN_BYTES + 1];
 	char cookie[SESSION_TOKEN_BYTES + 1];
 	bool want_cookie;
+	bool oidc;	       /* a single sign-on callback: clear the login cookie */
+	const char *return_to; /* in the request's arena; NULL: answer with the tokens */
 	int expires_in;
 };
 
 static void login_done(struct http_req *req, struct command *cmd, int result)
 {
 	struct login_ctx *lc = (struct login_ctx *)cmd;
+	if (lc->oidc)
+		http_header_add(req, "Set-Cookie",
+				OIDC_COOKIE "=; Path=/auth/callback; Max-Age=0; Secure; HttpOnly; "
+					    "SameSite=Lax");
 	if (result == RSD_EAUTH)
 		oauth_error(req, 400, "invalid_grant", lc->sc.cmd.fail.detail);
 	else if (result)
 		http_reply_error(req, result, &lc->sc.cmd.fail);
+	else if (lc->return_to)
+		redirect_signed_in(req, lc->return_to, lc->sc.who.sid, lc->cookie);
 	else
 		reply_tokens(req, lc->sc.access, lc->expires_in, lc->refresh, lc->sc.who.sid,
 			     lc->want_cookie ? lc->cookie : NULL);
@@ -191,26 +216,20 @@ static void failed_done(struct http_req *req, struct command *cmd, int result)
 	free(sc);
 }
 
-static void start_session(struct http_req *req, const struct user_rec *u, bool want_cookie)
+/* A new session for lc->sc.who (sub, role, resort, name set): its id, tokens and cookie
+ * secret, then the LOGIN command. Takes lc. */
+static void start_session(struct http_req *req, struct login_ctx *lc, const char *via)
 {
 	struct auth *a = http_req_server(req)->auth;
-	uint64_t now = rsd_now_ms();
-	struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
-	session_cmd_init(&lc->sc, SESSION_LOGIN, now);
+	uint64_t now = lc->sc.now_ms;
 	struct principal *p = &lc->sc.who;
-	snprintf(p->sub, sizeof(p->sub), "staff:%s", u->name);
-	snprintf(p->resort, sizeof(p->resort), "%s", u->resort);
-	snprintf(p->name, sizeof(p->name), "%s", u->name);
-	p->role = u->role;
 	session_new_id(p->sid);
-	snprintf(lc->sc.via, sizeof(lc->sc.via), "password");
-	snprintf(lc->sc.user, sizeof(lc->sc.user), "%s", u->name);
+	snprintf(lc->sc.via, sizeof(lc->sc.via), "%s", via);
 	snprintf(lc->sc.ip, sizeof(lc->sc.ip), "%s", http_req_client_addr(req));
 	session_new_token(lc->refresh);
 	session_hash(lc->refresh, lc->sc.token_hash);
 	session_new_token(lc->cookie);
 	session_hash(lc->cookie, lc->sc.cookie_hash);
-	lc->want_cookie = want_cookie;
 	lc->expires_in = auth_access_ttl_s(a);
 	if (auth_sign_access(a, p, now, &lc->sc.access) != RSD_OK) {
 		session_cmd_release(&lc->sc);
@@ -233,7 +252,16 @@ static void password_checked(struct http_req *req, void *arg, bool woken)
 	snprintf(user_key, sizeof(user_key), "user:%s", j->user);
 	if (j->ok) {
 		throttle_clear(P.per_user, user_key);
-		start_session(req, &j->rec, j->cookie);
+		struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
+		session_cmd_init(&lc->sc, SESSION_LOGIN, rsd_now_ms());
+		struct principal *p = &lc->sc.who;
+		snprintf(p->sub, sizeof(p->sub), "staff:%s", j->rec.name);
+		snprintf(p->resort, sizeof(p->resort), "%s", j->rec.resort);
+		snprintf(p->name, sizeof(p->name), "%s", j->rec.name);
+		p->role = j->rec.role;
+		snprintf(lc->sc.user, sizeof(lc->sc.user), "%s", j->rec.name);
+		lc->want_cookie = j->cookie;
+		start_session(req, lc, "password");
 		return;
 	}
 	uint64_t now = rsd_now_ms();
@@ -506,4 +534,181 @@ void auth_http_jwks(struct http_req *req)
 	http_header_add(req, "Cache-Control", "public, max-age=60");
 	http_reply_text(req, 200, "application/json", text, strlen(text));
 	cJSON_free(text);
+}
+
+/* --- OpenID Connect --- */
+
+/* A login or callback waiting for the IdP threads. Lives in the request's arena. */
+struct sso_job {
+	struct http_req *req;
+	char state[OIDC_STATE_BYTES + 1], nonce[OIDC_STATE_BYTES + 1];
+	char verifier[OIDC_STATE_BYTES + 1], challenge[OIDC_STATE_BYTES + 1];
+	const char *return_to;
+	const char *code;
+	char *url;     /* login: where to send the browser (malloc'd) */
+	cJSON *claims; /* callback: the verified id_token's claims */
+	int err;
+	struct rsd_fail fail;
+};
+
+static void sso_unpark(void *arg)
+{
+	http_req_unpark(((struct sso_job *)arg)->req);
+}
+
+static void login_job(struct oidc *o, void *arg)
+{
+	struct sso_job *j = arg;
+	j->err = oidc_auth_url(o, j->state, j->nonce, j->challenge, &j->url, &j->fail);
+}
+
+static void callback_job(struct oidc *o, void *arg)
+{
+	struct sso_job *j = arg;
+	j->err = oidc_exchange(o, j->code, j->verifier, j->nonce, &j->claims, &j->fail);
+}
+
+/* Hands j to the IdP threads with req parked until then runs. */
+static void sso_start(struct http_req *req, struct sso_job *j, void (*fn)(struct oidc *, void *),
+		      void (*then)(struct http_req *, void *, bool))
+{
+	j->req = req;
+	http_req_park(req, 60000, then, j);
+	if (oidc_run(http_req_server(req)->oidc, fn, sso_unpark, j) != RSD_OK) {
+		http_header_add(req, "Retry-After", "1");
+		http_reply_problem(req, 503, "too many sign-ins at once; try again", NULL);
+	}
+}
+
+static void login_ready(struct http_req *req, void *arg, bool woken)
+{
+	struct sso_job *j = arg;
+	if (!woken) { /* the IdP calls have their own timeouts; keep waiting */
+		http_req_park(req, 60000, login_ready, j);
+		return;
+	}
+	if (j->err) {
+		free(j->url);
+		http_reply_error(req, j->err, &j->fail);
+		return;
+	}
+	struct oidc *o = http_req_server(req)->oidc;
+	char *cookie = oidc_cookie_encode(o, j->state, j->nonce, j->verifier, j->return_to,
+					  rsd_now_ms() + LOGIN_STATE_TTL_S * 1000ull);
+	/* Lax, not Strict: the IdP's redirect back is a cross-site navigation. */
+	char *line = arena_printf(http_req_arena(req),
+				  OIDC_COOKIE "=%s; Path=/auth/callback; Max-Age=%d; Secure; "
+					      "HttpOnly; SameSite=Lax",
+				  cookie, LOGIN_STATE_TTL_S);
+	free(cookie);
+	http_header_add(req, "Set-Cookie", line);
+	http_header_add(req, "Location", j->url);
+	http_header_add(req, "Cache-Control", "no-store");
+	free(j->url);
+	http_reply_json(req, 302, NULL);
+}
+
+static bool sso_configured(struct http_req *req)
+{
+	if (http_req_server(req)->oidc)
+		return true;
+	http_reply_problem(req, 404,
+			   "single sign-on is not configured here (no oidc_issuer): staff sign in"
+			   " with POST /auth/token",
+			   NULL);
+	return false;
+}
+
+void auth_http_login(struct http_req *req)
+{
+	static const char *const allowed[] = {"return_to", NULL};
+	struct rsd_fail f = {0};
+	if (!sso_configured(req))
+		return;
+	if (http_req_query_only(req, allowed, &f) != RSD_OK) {
+		http_reply_error(req, RSD_EINVAL, &f);
+		return;
+	}
+	const char *return_to = http_req_query(req, "return_to");
+	if (return_to && !oidc_return_to_ok(http_req_server(req)->oidc, return_to)) {
+		http_reply_problem(req, 400, "return_to must be a path or URL of this site",
+				   "return_to");
+		return;
+	}
+	struct sso_job *j = arena_alloc(http_req_arena(req), sizeof(*j));
+	memset(j, 0, sizeof(*j));
+	oidc_new_secret(j->state);
+	oidc_new_secret(j->nonce);
+	oidc_new_secret(j->verifier);
+	oidc_challenge(j->verifier, j->challenge);
+	j->return_to = return_to;
+	sso_start(req, j, login_job, login_ready);
+}
+
+static void callback_ready(struct http_req *req, void *arg, bool woken)
+{
+	struct sso_job *j = arg;
+	if (!woken) {
+		http_req_park(req, 60000, callback_ready, j);
+		return;
+	}
+	struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
+	session_cmd_init(&lc->sc, SESSION_LOGIN, rsd_now_ms());
+	if (j->err == RSD_OK)
+		j->err = oidc_principal(http_req_server(req)->oidc, j->claims, &lc->sc.who,
+					&lc->sc.profile, &j->fail);
+	cJSON_Delete(j->claims);
+	if (j->err) {
+		session_cmd_release(&lc->sc);
+		free(lc);
+		http_reply_error(req, j->err, &j->fail);
+		return;
+	}
+	lc->oidc = true;
+	lc->want_cookie = true;
+	lc->return_to = j->return_to && j->return_to[0] ? j->return_to : NULL;
+	start_session(req, lc, "oidc");
+}
+
+void auth_http_callback(struct http_req *req)
+{
+	static const char *const allowed[] = {
+		"code", "state", "iss", "error", "error_description", "session_state", NULL};
+	struct rsd_fail f = {0};
+	if (!sso_configured(req))
+		return;
+	if (http_req_query_only(req, allowed, &f) != RSD_OK) {
+		http_reply_error(req, RSD_EINVAL, &f);
+		return;
+	}
+	const char *error = http_req_query(req, "error");
+	if (error) {
+		rsd_failf(&f, RSD_EAUTH, "", "the identity provider refused the sign-in: %.64s",
+			  error);
+		http_reply_error(req, RSD_EAUTH, &f);
+		return;
+	}
+	const char *code = http_req_query(req, "code"), *state = http_req_query(req, "state");
+	if (!code || !state || strlen(code) > 1024) {
+		http_reply_problem(req, 400, "code and state are required",
+				   code ? "state" : "code");
+		return;
+	}
+	struct sso_job *j = arena_alloc(http_req_arena(req), sizeof(*j));
+	memset(j, 0, sizeof(*j));
+	struct oidc_login login;
+	int err = oidc_cookie_decode(http_req_server(req)->oidc, http_req_cookie(req, OIDC_COOKIE),
+				     rsd_now_ms(), &login, &f);
+	if (err == RSD_OK && (strlen(state) != OIDC_STATE_BYTES ||
+			      CRYPTO_memcmp(state, login.state, OIDC_STATE_BYTES) != 0))
+		err = rsd_failf(&f, RSD_EAUTH, "state", "state is not this browser's login");
+	if (err) {
+		http_reply_problem(req, 400, f.detail, f.field);
+		return;
+	}
+	memcpy(j->nonce, login.nonce, sizeof(j->nonce));
+	memcpy(j->verifier, login.verifier, sizeof(j->verifier));
+	j->return_to = arena_strndup(http_req_arena(req), login.return_to, strlen(login.return_to));
+	j->code = code;
+	sso_start(req, j, callback_job, callback_ready);
 }

@@ -354,6 +354,11 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 	uint64_t expiry_ms;
 	struct rsd_fail f = {0};
 	err = hold_load(wt->txn, wt->store, bc->hold_id, &hold, &state, &expiry_ms);
+	if (err == RSD_OK && hold_access(wt->txn, wt->store, hold, &bc->who) != RSD_OK) {
+		cJSON_Delete(hold);
+		hold = NULL;
+		err = RSD_ENOTFOUND;
+	}
 	if (err == RSD_ENOTFOUND)
 		rsd_failf(&f, RSD_ENOTFOUND, "hold_id", "no hold with id '%.48s'", bc->hold_id);
 	else if (!err)
@@ -388,11 +393,13 @@ out:
 	return err;
 }
 
-void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem, const char *principal)
+void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem,
+		      const struct principal *who)
 {
 	bc->cmd.apply = booking_apply;
 	bc->idem = *idem;
-	snprintf(bc->idem.principal, sizeof(bc->idem.principal), "%s", principal);
+	snprintf(bc->idem.principal, sizeof(bc->idem.principal), "%s", who->sub);
+	bc->who = *who;
 }
 
 void booking_cmd_release(struct booking_cmd *bc)
@@ -674,6 +681,11 @@ static int action_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON *doc = NULL, *why = NULL;
 	struct rsd_fail f = {0};
 	err = booking_load(wt->txn, wt->store, ac->id, &doc);
+	if (err == RSD_OK && hold_access(wt->txn, wt->store, doc, &ac->who) != RSD_OK) {
+		cJSON_Delete(doc);
+		doc = NULL;
+		err = RSD_ENOTFOUND;
+	}
 	if (err == RSD_ENOTFOUND)
 		rsd_failf(&f, err, "", "no booking with id '%.48s'", ac->id);
 	else if (!err)
@@ -700,14 +712,15 @@ static int action_apply(struct writer_txn *wt, struct command *cmd)
 
 void booking_action_cmd_init(struct booking_action_cmd *ac, const char *id,
 			     enum booking_action action, const struct idem_key *idem,
-			     const char *principal)
+			     const struct principal *who)
 {
 	ac->cmd.apply = action_apply;
 	snprintf(ac->id, sizeof(ac->id), "%s", id);
 	ac->action = action;
 	ac->today = inventory_today();
 	ac->idem = *idem;
-	snprintf(ac->idem.principal, sizeof(ac->idem.principal), "%s", principal);
+	snprintf(ac->idem.principal, sizeof(ac->idem.principal), "%s", who->sub);
+	ac->who = *who;
 }
 
 void booking_action_cmd_release(struct booking_action_cmd *ac)

@@ -110,6 +110,15 @@ static void reply_stored(struct http_req *req, const char *id, bool booking)
 	int err = !txn	    ? RSD_EIO
 		  : booking ? booking_get(txn, r->store, id, &json, &len)
 			    : hold_get(txn, r->store, id, &json, &len);
+	if (err == RSD_OK) {
+		cJSON *doc = cJSON_ParseWithLength(json, len);
+		if (doc == NULL || hold_access(txn, r->store, doc, http_req_who(req)) != RSD_OK) {
+			free(json);
+			json = NULL;
+			err = RSD_ENOTFOUND;
+		}
+		cJSON_Delete(doc);
+	}
 	store_reader_end(r);
 	if (err) {
 		struct rsd_fail f;
@@ -150,7 +159,7 @@ void booking_http_hold_release(struct http_req *req)
 	if (!id)
 		return;
 	struct hold_release_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
-	hold_release_cmd_init(rc, id);
+	hold_release_cmd_init(rc, id, http_req_who(req));
 	http_submit_durable(req, &rc->cmd, after_release);
 }
 
@@ -230,7 +239,7 @@ void booking_http_create(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
-	booking_cmd_init(bc, &idem, http_req_principal(req));
+	booking_cmd_init(bc, &idem, http_req_who(req));
 	http_submit_durable(req, &bc->cmd, after_booking);
 }
 
@@ -264,7 +273,7 @@ static struct booking_action_cmd *action_new(struct http_req *req, enum booking_
 		return NULL;
 	struct booking_action_cmd *ac = arena_alloc(http_req_arena(req), sizeof(*ac));
 	memset(ac, 0, sizeof(*ac));
-	booking_action_cmd_init(ac, id, action, &idem, http_req_principal(req));
+	booking_action_cmd_init(ac, id, action, &idem, http_req_who(req));
 	return ac;
 }
 
@@ -368,6 +377,23 @@ static int query_text(struct http_req *req, const char *name, char *out, size_t 
 	return RSD_OK;
 }
 
+/* Guests list only their own bookings; staff of a resort only that resort's. */
+static int scope_filter(struct http_req *req, struct booking_filter *flt, struct rsd_fail *f)
+{
+	const struct principal *who = http_req_who(req);
+	if (who->role < ROLE_STAFF) {
+		snprintf(flt->principal, sizeof(flt->principal), "%s", who->sub);
+		return RSD_OK;
+	}
+	if (who->resort[0] == '\0')
+		return RSD_OK;
+	if (flt->resort[0] && strcmp(flt->resort, who->resort) != 0)
+		return rsd_failf(f, RSD_EFORBIDDEN, "resort", "you are staff of resort %s only",
+				 who->resort);
+	snprintf(flt->resort, sizeof(flt->resort), "%s", who->resort);
+	return RSD_OK;
+}
+
 static int decode_filter(struct http_req *req, struct booking_filter *flt, bool range_required,
 			 struct rsd_fail *f)
 {
@@ -395,7 +421,7 @@ static int decode_filter(struct http_req *req, struct booking_filter *flt, bool 
 					 "'to' must come after 'from', at most 366 days later");
 		flt->has_range = true;
 	}
-	return RSD_OK;
+	return scope_filter(req, flt, f);
 }
 
 void booking_http_list(struct http_req *req)

@@ -303,13 +303,10 @@ void catalog_http_review_create(struct http_req *req)
 	const char *product_id = path_id(req, CATALOG_PRODUCT);
 	if (product_id == NULL)
 		return;
-	/* Until sign-in lands (issue 5) the guest names itself; then it is the token's subject. */
-	const char *author = http_req_header(req, "X-Guest-Id");
-	if (author == NULL || !review_author_ok(author)) {
-		http_reply_problem(req, 401,
-				   "a review needs a signed-in guest: X-Guest-Id must be 1 to 64"
-				   " characters of A-Z a-z 0-9 . _ @ -",
-				   "X-Guest-Id");
+	/* The author is the signed-in principal (the route needs a guest at least). */
+	const char *author = http_req_principal(req);
+	if (!review_author_ok(author)) {
+		http_reply_problem(req, 403, "this account cannot write reviews", NULL);
 		return;
 	}
 	size_t len;

@@ -391,6 +391,10 @@ static int release_apply(struct writer_txn *wt, struct command *cmd)
 	enum hold_state state;
 	uint64_t expiry_ms;
 	int err = hold_load(wt->txn, wt->store, rc->id, &doc, &state, &expiry_ms);
+	if (err == RSD_OK && hold_access(wt->txn, wt->store, doc, &rc->who) != RSD_OK) {
+		cJSON_Delete(doc);
+		err = RSD_ENOTFOUND;
+	}
 	if (err == RSD_ENOTFOUND)
 		return rsd_failf(&cmd->fail, err, "", "no hold with id '%.48s'", rc->id);
 	if (err)
@@ -410,11 +414,34 @@ static int release_apply(struct writer_txn *wt, struct command *cmd)
 	return err;
 }
 
-void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id)
+void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id, const struct principal *who)
 {
 	memset(rc, 0, sizeof(*rc));
 	rc->cmd.apply = release_apply;
 	snprintf(rc->id, sizeof(rc->id), "%s", id);
+	rc->who = *who;
+}
+
+int hold_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct principal *who)
+{
+	if (who->role < ROLE_STAFF) {
+		const char *owner = json_get_string(doc, "principal");
+		return owner && strcmp(owner, who->sub) == 0 ? RSD_OK : RSD_ENOTFOUND;
+	}
+	if (who->resort[0] == '\0')
+		return RSD_OK;
+	const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items"), *it;
+	int n = 0;
+	cJSON_ArrayForEach(it, items)
+	{
+		const char *product = json_get_string(it, "product");
+		struct entity_rec rec;
+		if (!product || store_entity_get(txn, s, product, &rec) != RSD_OK ||
+		    strcmp(rec.owner, who->resort) != 0)
+			return RSD_ENOTFOUND;
+		n++;
+	}
+	return n ? RSD_OK : RSD_ENOTFOUND;
 }
 
 /* Expires hold id if it is still held with this expiry (a booked hold has moved on). */

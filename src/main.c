@@ -21,6 +21,7 @@
 #include "auth_http.h"
 #include "bulk.h"
 #include "cli_auth.h"
+#include "oidc.h"
 #include "config.h"
 #include "eventlog.h"
 #include "http.h"
@@ -466,6 +467,10 @@ static int cmd_serve(struct config *c, bool demo)
 		fprintf(stderr, "resortd: %s\n", f.detail);
 		rc = 1;
 	}
+	if (rc == 0 && oidc_open(&srv.oidc, c, auth_login_key(srv.auth), &f) != RSD_OK) {
+		fprintf(stderr, "resortd: %s: %s\n", f.field, f.detail);
+		rc = 2;
+	}
 	if (rc == 0)
 		auth_http_start(&srv);
 	srv.metrics = metrics_new(c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN));
@@ -494,8 +499,10 @@ static int cmd_serve(struct config *c, bool demo)
 	writer_free(srv.writer); /* its last completions still reach the running loops */
 	srv.writer = NULL;
 	if (rc == 0)
-		http_stop_loops();   /* from here no request touches the projector */
-	auth_http_stop();	     /* before http_free: its jobs point at requests */
+		http_stop_loops(); /* from here no request touches the projector */
+	auth_http_stop();	   /* before http_free: its jobs point at requests */
+	oidc_free(srv.oidc);	   /* the same */
+	srv.oidc = NULL;
 	projector_free(s.projector); /* catches up with the log first */
 	s.projector = NULL;
 	if (rc == 0)

@@ -62,7 +62,8 @@ bool review_author_ok(const char *a)
 		return false;
 	for (; *a; a++)
 		if (!((*a >= 'a' && *a <= 'z') || (*a >= 'A' && *a <= 'Z') ||
-		      (*a >= '0' && *a <= '9') || *a == '.' || *a == '_' || *a == '@' || *a == '-'))
+		      (*a >= '0' && *a <= '9') || *a == '.' || *a == '_' || *a == '@' ||
+		      *a == '-' || *a == ':'))
 			return false;
 	return true;
 }

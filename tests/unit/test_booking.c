@@ -30,9 +30,11 @@
 #define ROOM	  "pr_room"
 #define SPA	  "pr_spa"
 #define PRINCIPAL "alice"
-#define CAPACITY  3
-#define DAYS	  40 /* counters are set and checked over [t - 10, t + DAYS) */
-#define TTL_MS	  600000
+/* The guest who owns the holds and bookings these tests make. */
+static const struct principal ALICE = {.sub = PRINCIPAL, .role = ROLE_GUEST};
+#define CAPACITY 3
+#define DAYS	 40 /* counters are set and checked over [t - 10, t + DAYS) */
+#define TTL_MS	 600000
 
 struct fixture {
 	char dir[64];
@@ -285,7 +287,7 @@ static enum hold_state hold_state_of(struct fixture *fx, const char *id, cJSON *
 static int release_run(struct fixture *fx, const char *id, struct outcome *out)
 {
 	struct hold_release_cmd rc;
-	hold_release_cmd_init(&rc, id);
+	hold_release_cmd_init(&rc, id, &ALICE);
 	int err = writer_run(fx->writer, &rc.cmd);
 	if (out) {
 		*out = rc.out;
@@ -314,7 +316,7 @@ static int book_run(struct fixture *fx, const char *hold_id, enum payment_method
 	bc.method = method;
 	if (method == PAYMENT_HTTP)
 		snprintf(bc.token, sizeof(bc.token), "tok_visa");
-	booking_cmd_init(&bc, ik, PRINCIPAL);
+	booking_cmd_init(&bc, ik, &ALICE);
 	int err = writer_run(fx->writer, &bc.cmd);
 	if (booking_id)
 		snprintf(booking_id, ENTITY_ID_BYTES_MAX + 1, "%s", bc.booking_id);
@@ -390,7 +392,7 @@ static struct action act_run(struct fixture *fx, const char *id, enum booking_ac
 		ac.item = change->item;
 		ac.change = change->change;
 	}
-	booking_action_cmd_init(&ac, id, a, ik ? ik : &no_key, PRINCIPAL);
+	booking_action_cmd_init(&ac, id, a, ik ? ik : &no_key, &ALICE);
 	ac.today = today;
 	struct action r = {.err = writer_run(fx->writer, &ac.cmd), .saga = ac.saga};
 	r.out = ac.out;

@@ -1,0 +1,104 @@
+/*
+ * oidc.h — resortd as an OpenID Connect relying party of the group IdP: discovery, the
+ * IdP's keys (JWKS), the authorization-code flow with PKCE S256, id_token validation, and
+ * the mapping of IdP claims to a local principal.
+ *
+ * Calls to the IdP block (HTTPS over OpenSSL, one connection per call, HTTP/1.0 so no
+ * chunked bodies), so they run on a few threads of their own (oidc_run); a request waits
+ * parked meanwhile. Discovery is cached for OIDC_DISCOVERY_TTL_S; the JWKS is refetched
+ * when an id_token names an unknown kid, at most once per OIDC_JWKS_REFETCH_S.
+ * The browser's login state (state, nonce, PKCE verifier, return_to) travels in a cookie
+ * MAC'd with a key derived from the auth secret, so any worker (or a restarted server)
+ * can finish the login, and the callback checks it belongs to this browser.
+ */
+#ifndef RSD_OIDC_H
+#define RSD_OIDC_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "rsd.h"
+#include "session.h"
+
+#define OIDC_DISCOVERY_TTL_S 3600
+#define OIDC_JWKS_REFETCH_S  10
+#define OIDC_CALL_TIMEOUT_MS 5000
+#define OIDC_THREADS	     4
+#define OIDC_JOBS_MAX	     256
+#define OIDC_BODY_BYTES_MAX  (256 * 1024)
+#define OIDC_COOKIE	     "rsd_oidc"
+#define OIDC_STATE_BYTES     43
+
+struct oidc;
+
+/* Starts the IdP threads when c names an issuer; *out is NULL (and RSD_OK) when it does
+ * not. mac_key: 32 bytes for the login cookie. Errors: RSD_EINVAL (bad CA file) with f. */
+int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac_key[32],
+	      struct rsd_fail *f);
+/* Stops the threads (running calls finish first). NULL is fine. */
+void oidc_free(struct oidc *o);
+
+/* Runs fn(o, arg) on an IdP thread, then done(arg) there. Errors: RSD_EBUSY (queue full). */
+int oidc_run(struct oidc *o, void (*fn)(struct oidc *o, void *arg), void (*done)(void *arg),
+	     void *arg);
+
+/* --- on IdP threads --- */
+
+/* The login URL to send the browser to, for state, nonce and PKCE challenge (fetches
+ * the discovery document when it is not cached). *url: caller frees.
+ * Errors: RSD_EUPSTREAM with f (the IdP cannot be reached or answers nonsense). */
+int oidc_auth_url(struct oidc *o, const char *state, const char *nonce, const char *challenge,
+		  char **url, struct rsd_fail *f);
+
+/* Exchanges code (with the PKCE verifier) for tokens and validates the id_token against
+ * nonce: signature by a key of the IdP's JWKS with its own algorithm, iss, aud, azp, exp,
+ * iat and nonce. *claims: the id_token's claims (caller frees).
+ * Errors: RSD_EAUTH (the IdP refused the code, or the id_token does not hold),
+ * RSD_EUPSTREAM (unreachable or nonsense). */
+int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const char *nonce,
+		  cJSON **claims, struct rsd_fail *f);
+
+/* --- anywhere --- */
+
+/* The redirect URI registered at the IdP: PUBLIC_URL/auth/callback. */
+const char *oidc_redirect_uri(const struct oidc *o);
+
+/* Whether the last call to the IdP succeeded (1), failed (0), or none was made (-1). */
+int oidc_reachable(const struct oidc *o);
+uint64_t oidc_failures(const struct oidc *o);
+
+/* Fresh random state, nonce and verifier, and the verifier's S256 challenge. */
+void oidc_new_secret(char out[OIDC_STATE_BYTES + 1]);
+void oidc_challenge(const char *verifier, char out[OIDC_STATE_BYTES + 1]);
+
+/* The login cookie: encodes {state, nonce, verifier, return_to, expiry}; *out caller frees. */
+char *oidc_cookie_encode(const struct oidc *o, const char *state, const char *nonce,
+			 const char *verifier, const char *return_to, uint64_t expires_ms);
+/* Decodes and checks (MAC, expiry) a login cookie. Errors: RSD_EAUTH with f. */
+struct oidc_login {
+	char state[OIDC_STATE_BYTES + 1];
+	char nonce[OIDC_STATE_BYTES + 1];
+	char verifier[OIDC_STATE_BYTES + 1];
+	char return_to[1024];
+};
+int oidc_cookie_decode(const struct oidc *o, const char *cookie, uint64_t now_ms,
+		       struct oidc_login *out, struct rsd_fail *f);
+
+/* Whether return_to stays on our own origin: a path ("/x", not "//x" or "/\x") or an
+ * absolute URL under public_url. */
+bool oidc_return_to_ok(const struct oidc *o, const char *return_to);
+
+/* The principal an id_token's verified claims make: sub "u_" + a hash of (iss, sub), the
+ * role from the groups claim through oidc_role_map (guest when no group maps), resort
+ * from a "resort" claim, the display name. *profile: the profile event's data.
+ * Errors: RSD_EAUTH when the claims lack sub. */
+int oidc_principal(const struct oidc *o, const cJSON *claims, struct principal *who,
+		   cJSON **profile, struct rsd_fail *f);
+
+/* Parses a role map "group=role,group=role" (roles staff, manager, admin) and returns the
+ * highest role any of groups maps to (ROLE_GUEST when none). Errors are ignored entries. */
+enum role oidc_map_role(const char *role_map, const cJSON *groups);
+
+#endif
