@@ -77,7 +77,7 @@ const struct principal *http_req_who(struct http_req *req);
 /*
  * Reads the request's credentials, once: a Bearer token, else the session cookie. No
  * credentials is not an error (the principal stays public). *cookie tells whether the
- * session came from the cookie (then unsafe methods need the CSRF token).
+ * credentials were the session cookie (then unsafe methods need the CSRF token).
  * Errors: RSD_EAUTH (f says why) for credentials that do not hold, RSD_EIO.
  */
 int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f);
@@ -87,6 +87,8 @@ const char *http_req_client_addr(struct http_req *req);
 const char *http_req_cookie(struct http_req *req, const char *name);
 /* The decoded value of name in an application/x-www-form-urlencoded body, or NULL. */
 const char *http_req_form(struct http_req *req, const char *name);
+/* The first name that appears more than once in the form body, or NULL. */
+const char *http_req_form_repeated(struct http_req *req);
 /* The worker's LMDB snapshot holder (store.h): begin, read, end within one handler call. */
 struct store_reader *http_req_state(struct http_req *req);
 /* The worker's cache of serialized replies (readcache.h). */

@@ -392,7 +392,7 @@ int auth_bearer(struct auth *a, struct auth_cache *c, MDB_txn *txn, const char *
 		&c->slots[(hash[0] | (unsigned)hash[1] << 8 | (unsigned)hash[2] << 16) %
 			  TOKEN_CACHE_SLOTS];
 	uint64_t now_s = now_ms / 1000;
-	if (!(slot->exp_s >= now_s && memcmp(slot->hash, hash, 32) == 0)) {
+	if (!(slot->exp_s > now_s && memcmp(slot->hash, hash, 32) == 0)) {
 		cJSON *claims;
 		int err = verify(a, token, now_ms, &claims, f);
 		if (err)
@@ -460,6 +460,7 @@ bool auth_csrf_ok(struct auth *a, const char *sid, const char *token)
 
 cJSON *auth_jwks(struct auth *a)
 {
+	refresh_keys(a, rsd_now_ms()); /* a rotated key is published before it signs */
 	cJSON *doc = cJSON_CreateObject(), *keys = cJSON_AddArrayToObject(doc, "keys");
 	pthread_rwlock_rdlock(&a->lock);
 	for (int i = 0; i < a->ring.n; i++) {

@@ -413,7 +413,12 @@ static void grant_refresh(struct http_req *req)
 void auth_http_token(struct http_req *req)
 {
 	const char *grant = http_req_form(req, "grant_type");
-	if (grant && strcmp(grant, "password") == 0)
+	const char *repeated = http_req_form_repeated(req);
+	if (repeated) { /* RFC 6749 3.1: parameters must not be included more than once */
+		char why[96];
+		snprintf(why, sizeof(why), "%.48s is given more than once", repeated);
+		oauth_error(req, 400, "invalid_request", why);
+	} else if (grant && strcmp(grant, "password") == 0)
 		grant_password(req);
 	else if (grant && strcmp(grant, "refresh_token") == 0)
 		grant_refresh(req);

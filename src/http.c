@@ -722,6 +722,18 @@ const char *http_req_form(struct http_req *req, const char *name)
 	return evhttp_find_header(&req->form, name);
 }
 
+const char *http_req_form_repeated(struct http_req *req)
+{
+	http_req_form(req, "");
+	struct evkeyval *a, *b;
+	TAILQ_FOREACH (a, &req->form, next) {
+		for (b = TAILQ_NEXT(a, next); b; b = TAILQ_NEXT(b, next))
+			if (strcmp(a->key, b->key) == 0)
+				return a->key;
+	}
+	return NULL;
+}
+
 int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f)
 {
 	*cookie = false;
@@ -747,7 +759,7 @@ int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f
 	store_reader_end(&req->w->state);
 	if (err)
 		memset(&req->who, 0, sizeof(req->who));
-	*cookie = err == RSD_OK && authz == NULL;
+	*cookie = authz == NULL;
 	return err;
 }
 

@@ -230,7 +230,7 @@ static int check_claims(const cJSON *claims, const struct jose_expect *e, struct
 	double now = (double)e->now_s, leeway = e->leeway_s;
 	if (!claim_number(claims, "exp", &exp))
 		return rsd_failf(f, RSD_EINVAL, "", "the token has no exp");
-	if (now > exp + leeway)
+	if (now >= exp + leeway) /* RFC 7519 4.1.4: not on or after exp */
 		return rsd_failf(f, RSD_EINVAL, "", "the token has expired");
 	if (cJSON_GetObjectItemCaseSensitive(claims, "nbf")) {
 		if (!claim_number(claims, "nbf", &nbf))

@@ -261,6 +261,17 @@ static bool authorize(struct http_req *req, unsigned method, const struct route 
 	struct rsd_fail f = {0};
 	bool cookie;
 	int err = http_req_authenticate(req, &cookie, &f);
+	if (err == RSD_EAUTH && cookie) {
+		/* A dead session cookie is cleared, or the browser could never sign in again
+		 * (it is HttpOnly); on a public route the request goes on anonymous. */
+		http_header_add(req, "Set-Cookie",
+				AUTH_COOKIE
+				"=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict");
+		http_header_add(req, "Set-Cookie",
+				AUTH_CSRF_COOKIE "=; Path=/; Max-Age=0; Secure; SameSite=Strict");
+		if (r->role == ROLE_PUBLIC)
+			return true;
+	}
 	if (err == RSD_EAUTH) {
 		challenge(req, "invalid_token");
 		http_reply_error(req, err, &f);
@@ -285,7 +296,7 @@ static bool authorize(struct http_req *req, unsigned method, const struct route 
 		http_reply_problem(req, 403, detail, NULL);
 		return false;
 	}
-	if (cookie && !(method & (METHOD_GET | METHOD_HEAD)) &&
+	if (cookie && who->sid[0] && !(method & (METHOD_GET | METHOD_HEAD)) &&
 	    !auth_csrf_ok(http_req_server(req)->auth, who->sid,
 			  http_req_header(req, "X-CSRF-Token"))) {
 		http_reply_problem(req, 403,
