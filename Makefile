@@ -97,7 +97,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 api: build/resortd-asan resortd
-	TEST_RESORTD_BIN=$(CURDIR)/build/resortd-asan $(PYTEST) -q tests/fakes tests/api
+	TEST_RESORTD_BIN=$(CURDIR)/build/resortd-asan $(PYTEST) -q tests/fakes tests/oidc tests/api
 
 build/fuzz/%: fuzz/%.c $(CORE_SRCS) $(GEN) $(GEN_DEMO) $(HDRS)
 	@mkdir -p $(dir $@)

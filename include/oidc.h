@@ -23,7 +23,7 @@
 #include "session.h"
 
 #define OIDC_DISCOVERY_TTL_S 3600
-#define OIDC_JWKS_REFETCH_S  10
+#define OIDC_JWKS_REFETCH_S  2 /* an unknown kid refetches at most this often */
 #define OIDC_CALL_TIMEOUT_MS 5000
 #define OIDC_THREADS	     4
 #define OIDC_JOBS_MAX	     256
@@ -61,9 +61,6 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 		  cJSON **claims, struct rsd_fail *f);
 
 /* --- anywhere --- */
-
-/* The redirect URI registered at the IdP: PUBLIC_URL/auth/callback. */
-const char *oidc_redirect_uri(const struct oidc *o);
 
 /* Whether the last call to the IdP succeeded (1), failed (0), or none was made (-1). */
 int oidc_reachable(const struct oidc *o);

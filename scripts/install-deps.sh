@@ -2,12 +2,13 @@
 # Installs the Debian 12 packages resortd needs, only those missing.
 # Usage: scripts/install-deps.sh [build|test|bench|all]   (default: build)
 # build: compile and run; test: + unit/API/fuzz/packaging tests; bench: + wrk, nginx.
+# test also runs npm ci in tests/oidc (the test OpenID provider) when its node_modules is stale.
 set -euo pipefail
 what=${1:-build}
 build=(make gcc pkg-config liblmdb-dev lmdb-utils libevent-dev libssl-dev libcjson-dev libjwt-dev libsqlite3-dev)
 test=(libcmocka-dev python3 python3-pytest python3-requests python3-jsonschema python3-yaml
       clang-14 libclang-rt-14-dev debhelper dh-sequence-installsysusers fakeroot dpkg-dev lintian rpm
-      systemd curl procps clang-format)
+      systemd curl procps clang-format openssl)
 bench=(wrk nginx-light python3 postgresql-15)
 case "$what" in
   build) want=("${build[@]}") ;;
@@ -16,6 +17,13 @@ case "$what" in
   all) want=("${build[@]}" "${test[@]}" "${bench[@]}") ;;
   *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
 esac
+oidc=
+if [ "$what" = test ] || [ "$what" = all ]; then
+  oidc=$(cd "$(dirname "$0")/../tests/oidc" && pwd)
+  # Node.js from Debian unless a node is already on PATH (e.g. NodeSource's, which bundles npm).
+  command -v node >/dev/null || want+=(nodejs)
+  command -v npm >/dev/null || want+=(npm)
+fi
 missing=()
 for p in "${want[@]}"; do
   # dh-sequence-* are virtual packages: dpkg -s does not know them, so ask apt whether
@@ -27,11 +35,16 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-  echo "missing packages: ${missing[*]} (run as root, or install them)" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# npm writes node_modules/.package-lock.json on every install: older than the lock = stale.
+if [ -n "$oidc" ] && [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
+  (cd "$oidc" && npm ci --no-audit --no-fund)
+fi

@@ -29,7 +29,6 @@ struct auth {
 	pthread_rwlock_t lock; /* ring and current */
 	struct jose_ring ring;
 	char current[JOSE_KID_BYTES_MAX + 1];
-	char issuer[600];
 	unsigned char refresh_key[32], csrf_key[32], login_key[32];
 	_Atomic uint64_t checked_ms; /* when meta's current kid was last compared */
 };
@@ -237,10 +236,6 @@ int auth_open(struct auth **out, const struct config *c, struct store *s, struct
 	a->config = c;
 	a->store = s;
 	pthread_rwlock_init(&a->lock, NULL);
-	if (c->public_url[0])
-		snprintf(a->issuer, sizeof(a->issuer), "%s", c->public_url);
-	else
-		snprintf(a->issuer, sizeof(a->issuer), "http://%s", c->listen);
 	int err = add_key(w, rsd_now_ms(), true, NULL);
 	if (err == RSD_OK)
 		err = load_keys(a);
@@ -322,7 +317,7 @@ int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms,
 	refresh_keys(a, now_ms);
 	uint64_t now_s = now_ms / 1000;
 	cJSON *claims = cJSON_CreateObject();
-	cJSON_AddStringToObject(claims, "iss", a->issuer);
+	cJSON_AddStringToObject(claims, "iss", a->config->public_url);
 	cJSON_AddStringToObject(claims, "aud", AUTH_AUDIENCE);
 	cJSON_AddStringToObject(claims, "sub", p->sub);
 	cJSON_AddStringToObject(claims, "sid", p->sid);
@@ -370,7 +365,8 @@ static int claims_principal(const cJSON *claims, struct principal *p, struct rsd
 static int verify(struct auth *a, const char *token, uint64_t now_ms, cJSON **claims,
 		  struct rsd_fail *f)
 {
-	struct jose_expect e = {.iss = a->issuer, .aud = AUTH_AUDIENCE, .now_s = now_ms / 1000};
+	struct jose_expect e = {
+		.iss = a->config->public_url, .aud = AUTH_AUDIENCE, .now_s = now_ms / 1000};
 	pthread_rwlock_rdlock(&a->lock);
 	int err = jose_verify(token, &a->ring, &e, claims, f);
 	pthread_rwlock_unlock(&a->lock);

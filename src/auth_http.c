@@ -694,6 +694,12 @@ void auth_http_callback(struct http_req *req)
 		return;
 	}
 	const char *code = http_req_query(req, "code"), *state = http_req_query(req, "state");
+	const char *iss = http_req_query(req, "iss");
+	if (iss && strcmp(iss, auth_config(http_req_server(req)->auth)->oidc_issuer) != 0) {
+		/* RFC 9207: an authorization response from another issuer is a mix-up. */
+		http_reply_problem(req, 400, "the response names another issuer", "iss");
+		return;
+	}
 	if (!code || !state || strlen(code) > 1024) {
 		http_reply_problem(req, 400, "code and state are required",
 				   code ? "state" : "code");

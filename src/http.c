@@ -1322,6 +1322,13 @@ static int open_listener(struct config *cfg, struct rsd_fail *f)
 	G.port = ntohs(G.bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&G.bound)->sin6_port
 						     : ((struct sockaddr_in *)&G.bound)->sin_port);
 	G.listen_fd = fd;
+	/* The default public URL names the port actually bound (listen may say port 0): it is
+	 * the issuer of our tokens and the base of the IdP's redirect URI. Set before any
+	 * worker starts, so they read it without a lock. */
+	if (cfg->public_url[0] == '\0')
+		snprintf(cfg->public_url, sizeof(cfg->public_url), "http://%s%.200s%s:%d",
+			 strchr(cfg->listen_host, ':') ? "[" : "", cfg->listen_host,
+			 strchr(cfg->listen_host, ':') ? "]" : "", G.port);
 	return RSD_OK;
 }
 

@@ -254,6 +254,16 @@ static int check_claims(const cJSON *claims, const struct jose_expect *e, struct
 	return RSD_OK;
 }
 
+/* ECDSA signatures are r||s of the curve's size; RSA ones the modulus size (>= 2048 bits). */
+static bool sig_length_ok(enum jose_alg alg, long n)
+{
+	switch (alg) {
+	case JOSE_ES256: return n == 64;
+	case JOSE_ES384: return n == 96;
+	default: return n >= 256 && n <= 1024;
+	}
+}
+
 /* The key the header names, with the header's alg checked against it. */
 static int header_key(const char *token, size_t len, const struct jose_ring *ring,
 		      const struct jose_key **key, struct rsd_fail *f)
@@ -296,6 +306,15 @@ int jose_verify(const char *token, const struct jose_ring *ring, const struct jo
 	int err = header_key(token, (size_t)(d1 - token), ring, &key, f);
 	if (err)
 		return err;
+	/* libjwt's base64 decoder is lenient (padding, '+' and '/', stray bytes): check the
+	 * signature's spelling here, so that one token has one spelling (the token cache and
+	 * any deny list key on the text). */
+	size_t sig_len = len - (size_t)(d2 + 1 - token);
+	unsigned char *sig = rsd_malloc(sig_len * 3 / 4 + 3);
+	long sig_bytes = jose_b64url_decode(d2 + 1, sig_len, sig);
+	free(sig);
+	if (sig_bytes < 0 || !sig_length_ok(key->alg, sig_bytes))
+		return rsd_failf(f, RSD_EINVAL, "", "the token's signature is malformed");
 	jwt_t *jwt = NULL;
 	if (jwt_decode(&jwt, token, (const unsigned char *)key->pub_pem,
 		       (int)strlen(key->pub_pem)) != 0) {
@@ -462,9 +481,14 @@ static char *rsa_pem(const cJSON *jwk)
 {
 	unsigned char n[1024], e[16];
 	long nn = jwk_bytes(jwk, "n", n, sizeof(n)), en = jwk_bytes(jwk, "e", e, sizeof(e));
-	if (nn < 256 || en < 1) /* RSA below 2048 bits is refused */
+	if (nn < 1 || en < 1)
 		return NULL;
 	BIGNUM *bn = BN_bin2bn(n, (int)nn, NULL), *be = BN_bin2bn(e, (int)en, NULL);
+	if (bn && BN_num_bits(bn) < 2048) { /* RSA below 2048 bits is refused */
+		BN_free(bn);
+		BN_free(be);
+		return NULL;
+	}
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	OSSL_PARAM *params = NULL;
 	char *pem = NULL;

@@ -42,8 +42,6 @@ struct oidc {
 	const struct config *c;
 	unsigned char mac_key[32];
 	SSL_CTX *ssl;
-	char redirect_uri[640];
-	char origin[600]; /* public_url or http://listen */
 	pthread_t threads[OIDC_THREADS];
 	int nthreads;
 	pthread_mutex_t mu; /* the queue and the caches below */
@@ -59,6 +57,13 @@ struct oidc {
 	_Atomic int reachable; /* -1 unknown, 0 no, 1 yes */
 	_Atomic uint64_t failures;
 };
+
+/* The redirect URI registered at the IdP: PUBLIC_URL/auth/callback (public_url is final
+ * before any request: http.c fills the default in once it has bound its port). */
+static void redirect_uri(const struct oidc *o, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.600s/auth/callback", o->c->public_url);
+}
 
 /* --- a blocking HTTPS client --- */
 
@@ -294,13 +299,15 @@ static int discover(struct oidc *o, struct rsd_fail *f)
 	return RSD_OK;
 }
 
-/* Refetches the JWKS (at most once per OIDC_JWKS_REFETCH_S unless the ring is empty). */
-static int fetch_jwks(struct oidc *o, struct rsd_fail *f)
+/* Fetches the JWKS when none is cached or the cache is older than OIDC_DISCOVERY_TTL_S;
+ * for an unknown kid, when the cache is older than OIDC_JWKS_REFETCH_S. */
+static int fetch_jwks(struct oidc *o, bool unknown_kid, struct rsd_fail *f)
 {
 	uint64_t now = rsd_now_ms();
 	char url[1024];
 	pthread_mutex_lock(&o->mu);
-	bool recent = o->ring.n && now < o->jwks_fetched_ms + OIDC_JWKS_REFETCH_S * 1000ull;
+	uint64_t ttl_ms = (unknown_kid ? OIDC_JWKS_REFETCH_S : OIDC_DISCOVERY_TTL_S) * 1000ull;
+	bool recent = o->ring.n && now < o->jwks_fetched_ms + ttl_ms;
 	snprintf(url, sizeof(url), "%s", o->jwks_uri);
 	pthread_mutex_unlock(&o->mu);
 	if (recent)
@@ -353,7 +360,9 @@ int oidc_auth_url(struct oidc *o, const char *state, const char *nonce, const ch
 	pthread_mutex_unlock(&o->mu);
 	add_param(u, cap, "response_type", "code");
 	add_param(u, cap, "client_id", o->c->oidc_client_id);
-	add_param(u, cap, "redirect_uri", o->redirect_uri);
+	char back[640];
+	redirect_uri(o, back, sizeof(back));
+	add_param(u, cap, "redirect_uri", back);
 	add_param(u, cap, "scope", o->c->oidc_scopes);
 	add_param(u, cap, "state", state);
 	add_param(u, cap, "nonce", nonce);
@@ -372,18 +381,16 @@ static int verify_id_token(struct oidc *o, const char *id_token, const char *non
 				.nonce = nonce,
 				.now_s = rsd_now_ms() / 1000,
 				.leeway_s = o->c->oidc_leeway_s};
-	int err = fetch_jwks(o, f); /* a no-op when the keys are recent */
+	int err = fetch_jwks(o, false, f); /* a no-op when the keys are cached */
 	for (int attempt = 0; err == RSD_OK && attempt < 2; attempt++) {
 		pthread_mutex_lock(&o->mu);
 		err = jose_verify(id_token, &o->ring, &e, claims, f);
 		pthread_mutex_unlock(&o->mu);
 		if (err != RSD_ENOTFOUND || attempt == 1)
 			break;
-		/* An unknown kid: the IdP may have rotated its keys. */
-		pthread_mutex_lock(&o->mu);
-		o->jwks_fetched_ms = 0;
-		pthread_mutex_unlock(&o->mu);
-		err = fetch_jwks(o, f);
+		/* An unknown kid: the IdP may have rotated its keys. fetch_jwks refetches at
+		 * most once per OIDC_JWKS_REFETCH_S, so forged kids cannot flood the IdP. */
+		err = fetch_jwks(o, true, f);
 	}
 	if (err == RSD_ENOTFOUND || err == RSD_EINVAL) {
 		char why[RSD_DETAIL_BYTES_MAX];
@@ -403,7 +410,9 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 	char form[4096] = "", token_url[1024], creds[600], basic[820];
 	add_param(form, sizeof(form), "grant_type", "authorization_code");
 	add_param(form, sizeof(form), "code", code);
-	add_param(form, sizeof(form), "redirect_uri", o->redirect_uri);
+	char back[640];
+	redirect_uri(o, back, sizeof(back));
+	add_param(form, sizeof(form), "redirect_uri", back);
 	add_param(form, sizeof(form), "code_verifier", verifier);
 	/* client_secret_basic: RFC 6749 2.3.1 form-encodes id and secret first. */
 	creds[0] = '\0';
@@ -429,7 +438,13 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 	const char *id_token = json_get_string(doc, "id_token");
 	if (r.status != 200 || id_token == NULL) {
 		const char *why = json_get_string(doc, "error");
-		err = r.status >= 400 && r.status < 500
+		bool ours = why && (strcmp(why, "invalid_client") == 0 ||
+				    strcmp(why, "unauthorized_client") == 0);
+		err = ours ? rsd_failf(f, RSD_EUPSTREAM, "",
+				       "the IdP refuses resortd's client credentials (%s): check "
+				       "oidc_client_id and oidc_client_secret",
+				       why)
+		      : r.status >= 400 && r.status < 500
 			      ? rsd_failf(f, RSD_EAUTH, "", "the IdP refused the code: %.64s",
 					  why ? why : "no reason")
 			      : rsd_failf(f, RSD_EUPSTREAM, "",
@@ -505,11 +520,6 @@ int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac
 	o->c = c;
 	memcpy(o->mac_key, mac_key, 32);
 	atomic_store(&o->reachable, -1);
-	if (c->public_url[0])
-		snprintf(o->origin, sizeof(o->origin), "%s", c->public_url);
-	else
-		snprintf(o->origin, sizeof(o->origin), "http://%s", c->listen);
-	snprintf(o->redirect_uri, sizeof(o->redirect_uri), "%.600s/auth/callback", o->origin);
 	o->ssl = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_min_proto_version(o->ssl, TLS1_2_VERSION);
 	SSL_CTX_set_verify(o->ssl, SSL_VERIFY_PEER, NULL);
@@ -551,11 +561,6 @@ void oidc_free(struct oidc *o)
 	pthread_cond_destroy(&o->cv);
 	OPENSSL_cleanse(o->mac_key, sizeof(o->mac_key));
 	free(o);
-}
-
-const char *oidc_redirect_uri(const struct oidc *o)
-{
-	return o->redirect_uri;
 }
 
 int oidc_reachable(const struct oidc *o)
@@ -657,8 +662,8 @@ bool oidc_return_to_ok(const struct oidc *o, const char *r)
 			return false;
 	if (r[0] == '/')
 		return r[1] != '/';
-	size_t n = strlen(o->origin);
-	return strncmp(r, o->origin, n) == 0 && (r[n] == '/' || r[n] == '\0');
+	size_t n = strlen(o->c->public_url);
+	return strncmp(r, o->c->public_url, n) == 0 && (r[n] == '/' || r[n] == '\0');
 }
 
 /* --- claims --- */

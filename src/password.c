@@ -45,8 +45,11 @@ bool password_verify(const char *password, const char *encoded)
 	size_t pre = strlen(SCHEME);
 	if (strncmp(encoded, SCHEME, pre) != 0)
 		return false;
+	const char *digits = encoded + pre;
+	if (*digits < '1' || *digits > '9') /* one spelling per hash: no sign, space or 0 */
+		return false;
 	char *end;
-	long iterations = strtol(encoded + pre, &end, 10);
+	long iterations = strtol(digits, &end, 10);
 	if (*end != '$' || iterations < PASSWORD_ITERATIONS_MIN ||
 	    iterations > PASSWORD_ITERATIONS_MAX)
 		return false;
@@ -76,9 +79,14 @@ int password_acceptable(const char *password, struct rsd_fail *f)
 	if (chars < PASSWORD_CHARS_MIN)
 		return rsd_failf(f, RSD_EINVAL, "password", "a password has at least %d characters",
 				 PASSWORD_CHARS_MIN);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)password[i] < 0x20 || password[i] == 0x7f)
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)password[i];
+		/* C0, DEL, and C1 (U+0080..U+009F: 0xC2 0x80..0x9F in UTF-8) */
+		bool c1 = c == 0xc2 && i + 1 < n && (unsigned char)password[i + 1] >= 0x80 &&
+			  (unsigned char)password[i + 1] <= 0x9f;
+		if (c < 0x20 || c == 0x7f || c1)
 			return rsd_failf(f, RSD_EINVAL, "password",
 					 "a password holds no control characters");
+	}
 	return RSD_OK;
 }

@@ -429,6 +429,12 @@ static int revoke_all(MDB_txn *txn, struct store *s, const char *sub, int *count
 
 static int apply_logout(struct writer_txn *wt, struct session_cmd *sc)
 {
+	MDB_val v;
+	struct principal owner;
+	/* By sid alone (an admin's revocation): the audit names whose session it was. */
+	if (!sc->all && !sc->who.sub[0] && session_get(wt->txn, wt->store, sc->who.sid, &v) == 0 &&
+	    record_principal(&v, sc->who.sid, &owner) == RSD_OK)
+		snprintf(sc->who.sub, sizeof(sc->who.sub), "%s", owner.sub);
 	int err = sc->all ? revoke_all(wt->txn, wt->store, sc->who.sub, &sc->revoked_count)
 			  : revoke_one(wt->txn, wt->store, sc->who.sid, &sc->revoked_count);
 	if (err)
@@ -525,6 +531,8 @@ static int apply_login_failed(struct writer_txn *wt, struct session_cmd *sc)
 
 static int apply_user(struct writer_txn *wt, struct session_cmd *sc)
 {
+	if (!session_user_name_ok(sc->rec.name))
+		return rsd_failf(&sc->cmd.fail, RSD_EINVAL, "name", "not a user name");
 	struct user_rec old;
 	int err = session_user_get(wt->txn, wt->store, sc->rec.name, &old);
 	if (sc->op == SESSION_USER_ADD && err == RSD_OK)
