@@ -6,7 +6,9 @@
  * Calls to the IdP block (HTTPS over OpenSSL, one connection per call, HTTP/1.0 so no
  * chunked bodies), so they run on a few threads of their own (oidc_run); a request waits
  * parked meanwhile. Discovery is cached for OIDC_DISCOVERY_TTL_S; the JWKS is refetched
- * when an id_token names an unknown kid, at most once per OIDC_JWKS_REFETCH_S.
+ * when an id_token names an unknown kid, at most once per OIDC_JWKS_REFETCH_S (a login
+ * that needs it sooner waits on its IdP thread; id_tokens come from the IdP's token
+ * endpoint over TLS, never from the browser, so only the IdP can name new kids).
  * The browser's login state (state, nonce, PKCE verifier, return_to) travels in a cookie
  * MAC'd with a key derived from the auth secret, so any worker (or a restarted server)
  * can finish the login, and the callback checks it belongs to this browser.

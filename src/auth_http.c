@@ -315,6 +315,8 @@ static void grant_password(struct http_req *req)
 	}
 	if (throttled(req, user))
 		return;
+	/* Parked before the job is queued: the hashing thread may take it at once, and its
+	 * wake-up must find the event. */
 	struct pw_job *j = arena_alloc(http_req_arena(req), sizeof(*j));
 	memset(j, 0, sizeof(*j));
 	j->req = req;
@@ -328,6 +330,7 @@ static void grant_password(struct http_req *req)
 		   session_user_get(txn, http_req_server(req)->store, user, &j->rec) == RSD_OK &&
 		   !j->rec.disabled && j->rec.role >= ROLE_STAFF;
 	store_reader_end(r);
+	http_req_park(req, 60000, password_checked, j);
 	pthread_mutex_lock(&P.mu);
 	bool full = P.queued >= PASSWORD_JOBS_MAX;
 	if (!full) {
@@ -337,19 +340,14 @@ static void grant_password(struct http_req *req)
 			P.head = j;
 		P.tail = j;
 		P.queued++;
+		pthread_cond_signal(&P.cv);
 	}
 	pthread_mutex_unlock(&P.mu);
-	if (full) {
+	if (full) { /* the reply frees the parked wake-up */
 		OPENSSL_cleanse(j->password, sizeof(j->password));
 		http_header_add(req, "Retry-After", "1");
 		http_reply_problem(req, 503, "too many sign-ins at once; try again", NULL);
-		return;
 	}
-	/* Parked before the signal: the wake-up event must exist when the thread fires it. */
-	http_req_park(req, 60000, password_checked, j);
-	pthread_mutex_lock(&P.mu);
-	pthread_cond_signal(&P.cv);
-	pthread_mutex_unlock(&P.mu);
 }
 
 /* --- refresh grant --- */
@@ -447,7 +445,7 @@ static void logout_done(struct http_req *req, struct command *cmd, int result)
 void auth_http_logout(struct http_req *req)
 {
 	static const char *const allowed[] = {"all", NULL};
-	struct rsd_fail f;
+	struct rsd_fail f = {0};
 	const char *all = http_req_query(req, "all");
 	if (http_req_query_only(req, allowed, &f) != RSD_OK ||
 	    (all && strcmp(all, "true") != 0 && strcmp(all, "false") != 0)) {
@@ -613,6 +611,14 @@ static void login_ready(struct http_req *req, void *arg, bool woken)
 	http_reply_json(req, 302, NULL);
 }
 
+/* An SSO failure; a 401 carries its challenge, as every 401 must (RFC 9110 15.5.2). */
+static void sso_fail(struct http_req *req, int err, const struct rsd_fail *f)
+{
+	if (err == RSD_EAUTH)
+		http_header_add(req, "WWW-Authenticate", "Bearer realm=\"resortd\"");
+	http_reply_error(req, err, f);
+}
+
 static bool sso_configured(struct http_req *req)
 {
 	if (http_req_server(req)->oidc)
@@ -666,7 +672,7 @@ static void callback_ready(struct http_req *req, void *arg, bool woken)
 	if (j->err) {
 		session_cmd_release(&lc->sc);
 		free(lc);
-		http_reply_error(req, j->err, &j->fail);
+		sso_fail(req, j->err, &j->fail);
 		return;
 	}
 	lc->oidc = true;
@@ -690,7 +696,7 @@ void auth_http_callback(struct http_req *req)
 	if (error) {
 		rsd_failf(&f, RSD_EAUTH, "", "the identity provider refused the sign-in: %.64s",
 			  error);
-		http_reply_error(req, RSD_EAUTH, &f);
+		sso_fail(req, RSD_EAUTH, &f);
 		return;
 	}
 	const char *code = http_req_query(req, "code"), *state = http_req_query(req, "state");

@@ -434,7 +434,7 @@ int hold_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct pr
 	int n = 0;
 	cJSON_ArrayForEach(it, items)
 	{
-		const char *product = json_get_string(it, "product");
+		const char *product = json_get_string(it, "product_id");
 		struct entity_rec rec;
 		if (!product || store_entity_get(txn, s, product, &rec) != RSD_OK ||
 		    strcmp(rec.owner, who->resort) != 0)

@@ -397,12 +397,23 @@ static int cmd_export(const struct config *c)
 /* The demo catalog (demo/catalog.json, embedded at build time). */
 extern const char demo_catalog_json[];
 
-/* Loads the demo catalog when this node has written nothing yet. */
+/* True when the store holds no catalog entity yet (sign-in records do not count: a user
+ * may be added before the first start). */
+static bool catalog_empty(struct store *st)
+{
+	MDB_txn *txn;
+	MDB_stat stat = {0};
+	if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn))
+		return false;
+	int rc = mdb_stat(txn, st->entities, &stat);
+	mdb_txn_abort(txn);
+	return rc == 0 && stat.ms_entries == 0;
+}
+
+/* Loads the demo catalog when this node has no catalog yet. */
 static int load_demo(struct writer *w, struct projector *p, struct store *st)
 {
-	struct writer_stats ws;
-	writer_stats_get(w, &ws);
-	if (ws.head_seq > 0) {
+	if (!catalog_empty(st)) {
 		logger_log(LOGGER_INFO, "demo data skipped: the store is not empty");
 		return 0;
 	}

@@ -307,11 +307,14 @@ static int fetch_jwks(struct oidc *o, bool unknown_kid, struct rsd_fail *f)
 	char url[1024];
 	pthread_mutex_lock(&o->mu);
 	uint64_t ttl_ms = (unknown_kid ? OIDC_JWKS_REFETCH_S : OIDC_DISCOVERY_TTL_S) * 1000ull;
-	bool recent = o->ring.n && now < o->jwks_fetched_ms + ttl_ms;
+	uint64_t next_ms = o->jwks_fetched_ms + ttl_ms;
+	bool recent = o->ring.n && now < next_ms;
 	snprintf(url, sizeof(url), "%s", o->jwks_uri);
 	pthread_mutex_unlock(&o->mu);
-	if (recent)
+	if (recent && !unknown_kid)
 		return RSD_OK;
+	if (recent) /* rate-limited: this IdP thread waits its turn instead of failing */
+		usleep((useconds_t)((next_ms - now) * 1000));
 	cJSON *doc;
 	int err = get_json(o, url, &doc, f);
 	if (err)
@@ -422,6 +425,8 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 	add_param(creds, sizeof(creds), "s", o->c->oidc_client_secret);
 	char pair[600];
 	int pn = snprintf(pair, sizeof(pair), "%s:%s", id_enc, creds + 2);
+	if (pn < 0 || pn >= (int)sizeof(pair))
+		pn = (int)sizeof(pair) - 1; /* config caps id and secret well below this */
 	free(id_enc);
 	EVP_EncodeBlock((unsigned char *)basic, (const unsigned char *)pair, pn);
 	OPENSSL_cleanse(pair, sizeof(pair));

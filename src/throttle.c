@@ -19,15 +19,16 @@ struct slot {
 
 struct throttle {
 	pthread_mutex_t mu;
+	uint64_t seed; /* random: user names that share a slot cannot be picked offline */
 	uint64_t window_ms;
 	int max;
 	struct slot slots[THROTTLE_SLOTS];
 };
 
-/* FNV-1a, never 0. */
-static uint64_t key_hash(const char *key)
+/* FNV-1a from a random basis, never 0. */
+static uint64_t key_hash(const struct throttle *t, const char *key)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 1469598103934665603ull ^ t->seed;
 	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
 	return h ? h : 1;
@@ -39,6 +40,7 @@ struct throttle *throttle_new(int window_s, int max)
 	pthread_mutex_init(&t->mu, NULL);
 	t->window_ms = (uint64_t)window_s * 1000;
 	t->max = max;
+	rsd_random(&t->seed, sizeof(t->seed));
 	return t;
 }
 
@@ -57,7 +59,7 @@ static struct slot *slot_of(struct throttle *t, uint64_t h)
 
 int throttle_wait_s(struct throttle *t, const char *key, uint64_t now_ms)
 {
-	uint64_t h = key_hash(key);
+	uint64_t h = key_hash(t, key);
 	int wait = 0;
 	pthread_mutex_lock(&t->mu);
 	struct slot *s = slot_of(t, h);
@@ -70,7 +72,7 @@ int throttle_wait_s(struct throttle *t, const char *key, uint64_t now_ms)
 
 void throttle_fail(struct throttle *t, const char *key, uint64_t now_ms)
 {
-	uint64_t h = key_hash(key);
+	uint64_t h = key_hash(t, key);
 	pthread_mutex_lock(&t->mu);
 	struct slot *s = slot_of(t, h);
 	if (s->key_hash != h || now_ms >= s->window_start_ms + t->window_ms) {
@@ -84,7 +86,7 @@ void throttle_fail(struct throttle *t, const char *key, uint64_t now_ms)
 
 void throttle_clear(struct throttle *t, const char *key)
 {
-	uint64_t h = key_hash(key);
+	uint64_t h = key_hash(t, key);
 	pthread_mutex_lock(&t->mu);
 	struct slot *s = slot_of(t, h);
 	if (s->key_hash == h)

@@ -3,6 +3,8 @@
 exchange() writes bytes as given and reads until the server closes (or a deadline), then
 parse_responses() splits what came back into (status, headers, body) tuples, following
 Content-Length. Nothing here retries or normalises: a test sees exactly what the server sent.
+Requests that act on the API carry the server's default headers as lines
+(server.auth_lines()): request_bytes(lines=...), or header_block() for bytes built by hand.
 """
 import json
 import re
@@ -86,13 +88,21 @@ def problem(resp):
     return doc
 
 
-def request_bytes(method, target, headers=(), body=b"", host="127.0.0.1"):
-    """Builds one request; headers is a sequence of (name, value) sent exactly in order."""
+def header_block(lines):
+    """Header lines ("Name: value" strings, e.g. server.auth_lines()) as bytes, each ending
+    in CRLF, for requests built by hand."""
+    return b"".join(line.encode("latin-1") + b"\r\n" for line in lines)
+
+
+def request_bytes(method, target, headers=(), body=b"", host="127.0.0.1", lines=()):
+    """Builds one request; headers is a sequence of (name, value) sent exactly in order,
+    after Host and lines ("Name: value" strings, e.g. server.auth_lines())."""
     if isinstance(body, str):
         body = body.encode()
     if isinstance(target, str):
         target = target.encode("latin-1")
-    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: " + host.encode()]
+    out = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: " + host.encode()]
+    out += [line.encode("latin-1") for line in lines]
     for k, v in headers:
-        lines.append(k.encode("latin-1") + b": " + (v if isinstance(v, bytes) else str(v).encode("latin-1")))
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+        out.append(k.encode("latin-1") + b": " + (v if isinstance(v, bytes) else str(v).encode("latin-1")))
+    return b"\r\n".join(out) + b"\r\n\r\n" + body

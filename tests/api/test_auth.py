@@ -80,7 +80,8 @@ def auth_server(make_server, tmp_path):
         d.mkdir()
         for u in users:
             add_user(d, *u)
-        return make_server(args=[*ITER, *args], data_dir=d)
+        # The suite's default is a 1 h token; these tests check the real default, 5 min.
+        return make_server(args=[*ITER, "--access-ttl-s", "300", *args], data_dir=d)
 
     return factory
 

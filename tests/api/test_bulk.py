@@ -48,7 +48,7 @@ def export(data_dir):
 
 def head_of(make_server, data_dir):
     """The log head seq, read from a server started on data_dir for the purpose."""
-    s = make_server(data_dir=data_dir)
+    s = make_server(data_dir=data_dir, provision=False)  # no sign-in: no audit events
     seq = head_seq(s)
     assert s.stop() == 0
     return seq
@@ -248,7 +248,7 @@ def test_importing_the_same_file_twice_changes_nothing(make_server, tmp_path):
     p = import_file(tmp_path, data, late)
     assert p.returncode != 0 and "rate_plans[1].id" in p.stderr.decode(), p.stderr.decode()
     assert export(data) == before
-    s = make_server(data_dir=data)
+    s = make_server(data_dir=data, provision=False)
     assert head_seq(s) == head
     assert s.get("/v1/products/pr_c_new").status_code == 404
     assert "rs_c_new" not in {r["id"] for r in all_resorts(s)}

@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-import requests
 
 import openapi_contract
 from apihelp import (WEEKDAYS, day, delete, head_seq, plan_amount, problem, put_json,
@@ -102,7 +101,7 @@ def test_create_minimal_fills_defaults(server):
     assert g.status_code == 200 and g.json() == body
     assert g.headers["ETag"] == '"1"'
     assert g.headers["Cache-Control"].startswith("public")
-    h = requests.head(server.url(r.headers["Location"]), timeout=10)
+    h = server.head(r.headers["Location"])
     assert h.status_code == 200 and h.content == b"" and h.headers["ETag"] == '"1"'
     assert [i["id"] for i in search_all(server)] == [body["id"]]
 
@@ -450,8 +449,7 @@ def test_if_none_match(server):
     path = f"/v1/products/{pid}"
     r = server.get(path, headers={"If-None-Match": '"1"'})
     assert r.status_code == 304 and r.content == b"" and r.headers["ETag"] == '"1"'
-    assert requests.head(server.url(path), headers={"If-None-Match": '"1"'},
-                         timeout=10).status_code == 304
+    assert server.head(path, headers={"If-None-Match": '"1"'}).status_code == 304
     assert server.get(path, headers={"If-None-Match": '"2"'}).status_code == 200
     server.patch_json(path, {"name": "바뀐 이름"})
     r = server.get(path, headers={"If-None-Match": '"1"'})
@@ -605,8 +603,8 @@ def test_malformed_bodies_change_nothing(server):
         lambda: server.post_json("/v1/products", b'{"type":"room_type","name":"\xff"}'),
         lambda: server.patch_json(path, b'{"name": "a"}{"name": "b"}'),
         lambda: put_json(server, path, b'"x"'),
-        lambda: requests.post(server.url("/v1/products"), data=json.dumps(room(rid)),
-                              headers={"Content-Type": "text/plain"}, timeout=10),
+        lambda: server.request("POST", "/v1/products", data=json.dumps(room(rid)),
+                               headers={"Content-Type": "text/plain"}),
     ]:
         r = send()
         assert r.status_code in (400, 415), r.text
@@ -897,5 +895,5 @@ def test_prices_parameters(server):
                    ("2028-03-01", 7, long["id"]), ("2028-03-02", None, None)]
     assert prices(server, other, "2026-02-28", "2026-03-02")[1] == \
         [("2026-02-28", None, None), ("2026-03-01", 7, long["id"])]
-    h = requests.head(server.url(f"{path}?from=2026-01-01&to=2026-01-02"), timeout=10)
+    h = server.head(f"{path}?from=2026-01-01&to=2026-01-02")
     assert h.status_code == 200 and h.content == b""

@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-import requests
 
 import openapi_contract
 from apihelp import (GUEST, counts, get_booking, hold, inventory, problem, set_inventory,
@@ -35,7 +34,7 @@ def race(server, clients, then_book):
 
     def session():
         if not hasattr(local, "s"):
-            local.s = requests.Session()
+            local.s = server.session()
             start.wait(30)  # every worker ready before the first request
         return local.s
 
@@ -136,9 +135,9 @@ def test_one_hold_raced_by_many_bookings_is_booked_once(make_server):
     s = make_server(args=["--demo"])
     set_inventory(s, P, NIGHT, NEXT, capacity=1)
     h = hold(s, P, NIGHT, NEXT)
-    results = concurrently(50, lambda i: requests.post(
-        s.url("/v1/bookings"), json={"hold_id": h["id"], "payment": {"method": "desk"},
-                                     "guest": {**GUEST, "email": f"g{i}@example.com"}},
+    results = concurrently(50, lambda i: s.request(
+        "POST", "/v1/bookings", json={"hold_id": h["id"], "payment": {"method": "desk"},
+                                      "guest": {**GUEST, "email": f"g{i}@example.com"}},
         timeout=60))
     won = [r for r in results if r.status_code == 201]
     assert len(won) == 1
@@ -152,8 +151,8 @@ def test_one_idempotency_key_sent_at_once_many_times_holds_once(make_server):
     s = make_server(args=["--demo"])
     set_inventory(s, P, NIGHT, NEXT, capacity=10)
     body = {"items": [{"product_id": P, "from": NIGHT, "to": NEXT, "qty": 3}], "guest": GUEST}
-    results = concurrently(50, lambda i: requests.post(
-        s.url("/v1/holds"), json=body, headers={"Idempotency-Key": "same-key"}, timeout=60))
+    results = concurrently(50, lambda i: s.request(
+        "POST", "/v1/holds", json=body, headers={"Idempotency-Key": "same-key"}, timeout=60))
     assert {r.status_code for r in results} == {201}
     assert len({r.content for r in results}) == 1  # the first answer, byte for byte
     assert counts(s, P, NIGHT, NEXT) == [(0, 3)]

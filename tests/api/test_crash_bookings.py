@@ -233,7 +233,7 @@ class Guests:
 
     def guest(self, gid):
         rng = random.Random(self.seed * 1000 + gid)
-        session = _Session()
+        session = _Session(self.server)
         self.stop.wait(rng.uniform(0, ARRIVAL_S))
         n = 0
         while not self.stop.is_set():
@@ -277,13 +277,14 @@ class _Session:
     """A keep-alive session that is dropped after an error or a restart (its pooled
     connections are dead then)."""
 
-    def __init__(self):
-        self.s = requests.Session()
+    def __init__(self, server):
+        self.server = server
+        self.s = server.session()
         self.generation = 0
 
     def reset(self):
         self.s.close()
-        self.s = requests.Session()
+        self.s = self.server.session()
 
     def refresh(self, generation):
         if generation != self.generation:
@@ -380,7 +381,7 @@ def test_bookings_survive_kill9(make_server):
 
     def resolve(item):
         (f, key), (path, body, value) = item
-        session = requests.Session()
+        session = server.session()
         for _ in range(ATTEMPTS):
             op = h.invoke("resolver", f, value)
             try:

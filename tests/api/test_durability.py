@@ -29,7 +29,7 @@ def test_acknowledged_writes_survive_kill9(server):
     rejected = []   # answers that were neither 201/202 nor a lost connection
 
     def client(cid):
-        session = requests.Session()
+        session = server.session()
         n = 0
         while not stop.is_set():
             n += 1
@@ -42,7 +42,7 @@ def test_acknowledged_writes_survive_kill9(server):
             except requests.RequestException:
                 unknown[0] += 1
                 session.close()
-                session = requests.Session()
+                session = server.session()
                 stop.wait(0.02)
                 continue
             if r.status_code in (201, 202):

@@ -93,7 +93,7 @@ def test_slow_clients_do_not_starve_others(make_server):
             for path in ("/healthz", "/v1/resorts?limit=100"):
                 t0 = time.monotonic()
                 try:
-                    r = requests.get(server.url(path), timeout=5)
+                    r = server.get(path, timeout=5)
                     dt = time.monotonic() - t0
                     samples.append((path, dt))
                     if r.status_code != 200:
@@ -291,18 +291,21 @@ def test_oversize_body_413(make_server, framing):
     name = json.dumps("x" * (BODY_MAX + 10))
     body = ('{"name":' + name + ',"address":"a","stars":3}').encode()
     assert len(body) > BODY_MAX
+    auth = server.auth_lines()
     if framing == "content_length":
         data = rawhttp.request_bytes("POST", "/v1/resorts", [("Content-Type", "application/json"),
-                                                              ("Content-Length", len(body))], body)
+                                                              ("Content-Length", len(body))], body,
+                                     lines=auth)
     elif framing == "content_length_partial":
         data = rawhttp.request_bytes("POST", "/v1/resorts", [("Content-Type", "application/json"),
-                                                              ("Content-Length", len(body))], body[:100])
+                                                              ("Content-Length", len(body))], body[:100],
+                                     lines=auth)
     else:
         chunks = b"".join(b"%x\r\n" % len(body[i:i + 8192]) + body[i:i + 8192] + b"\r\n"
                           for i in range(0, len(body), 8192))
         data = rawhttp.request_bytes("POST", "/v1/resorts", [("Content-Type", "application/json"),
                                                               ("Transfer-Encoding", "chunked")],
-                                     chunks + b"0\r\n\r\n")
+                                     chunks + b"0\r\n\r\n", lines=auth)
     resps, closed, raw = send_and_read(server.port, data)
     assert len(resps) == 1, raw[:500]
     assert resps[0][0] == 413, resps[0]
@@ -321,41 +324,52 @@ def test_oversize_body_413(make_server, framing):
 
 
 SMUGGLED = json.dumps({"name": "smuggled", "address": "behind the first request", "stars": 1}).encode()
-SECOND = rawhttp.request_bytes("POST", "/v1/resorts", [("Content-Type", "application/json"),
-                                                       ("Content-Length", len(SMUGGLED))], SMUGGLED)
 OK_BODY = json.dumps({"name": "front", "address": "x", "stars": 2}).encode()
 CHUNKED_OK = b"%x\r\n" % len(OK_BODY) + OK_BODY + b"\r\n0\r\n\r\n"
 JSON = ("Content-Type", "application/json")
 
-# name -> (first request, words the problem's detail must contain)
+# name -> (first request: request_bytes' method, target, headers and body; words the problem's
+# detail must contain)
 SHAPES = {
     "two_content_length_equal": (
-        rawhttp.request_bytes("POST", "/v1/resorts", [JSON, ("Content-Length", len(OK_BODY)),
-                                                      ("Content-Length", len(OK_BODY))], OK_BODY),
+        ("POST", "/v1/resorts", [JSON, ("Content-Length", len(OK_BODY)),
+                                 ("Content-Length", len(OK_BODY))], OK_BODY),
         ["content-length"]),
     "two_content_length_different": (
-        rawhttp.request_bytes("POST", "/v1/resorts", [JSON, ("Content-Length", len(OK_BODY)),
-                                                      ("Content-Length", 0)], OK_BODY),
+        ("POST", "/v1/resorts", [JSON, ("Content-Length", len(OK_BODY)),
+                                 ("Content-Length", 0)], OK_BODY),
         ["content-length"]),
     "transfer_encoding_and_content_length": (
-        rawhttp.request_bytes("POST", "/v1/resorts", [JSON, ("Transfer-Encoding", "chunked"),
-                                                      ("Content-Length", len(CHUNKED_OK))], CHUNKED_OK),
+        ("POST", "/v1/resorts", [JSON, ("Transfer-Encoding", "chunked"),
+                                 ("Content-Length", len(CHUNKED_OK))], CHUNKED_OK),
         # Debian's libevent 2.1.12 (security update) refuses TE with CL itself, before
         # resortd sees the headers, so the detail is the generic one; the refusal, the closed
         # connection and the unprocessed pipelined request are checked all the same.
         []),
     "content_length_and_transfer_encoding": (
-        rawhttp.request_bytes("POST", "/v1/resorts", [JSON, ("Content-Length", len(CHUNKED_OK)),
-                                                      ("Transfer-Encoding", "chunked")], CHUNKED_OK),
+        ("POST", "/v1/resorts", [JSON, ("Content-Length", len(CHUNKED_OK)),
+                                 ("Transfer-Encoding", "chunked")], CHUNKED_OK),
         # Debian's libevent 2.1.12 (security update) refuses TE with CL itself, before
         # resortd sees the headers, so the detail is the generic one; the refusal, the closed
         # connection and the unprocessed pipelined request are checked all the same.
         []),
-    "pct00_in_path": (rawhttp.request_bytes("GET", "/v1/resorts/rs_%00abc"), ["nul"]),
-    "pct0a_in_query": (rawhttp.request_bytes("GET", "/v1/resorts?limit=%0a10"), ["control"]),
-    "pct0d_in_query": (rawhttp.request_bytes("GET", "/v1/resorts?cursor=a%0db"), ["control"]),
-    "raw_control_byte_in_target": (rawhttp.request_bytes("GET", "/v1/resorts?limit=1\x01"), ["control"]),
+    "pct00_in_path": (("GET", "/v1/resorts/rs_%00abc"), ["nul"]),
+    "pct0a_in_query": (("GET", "/v1/resorts?limit=%0a10"), ["control"]),
+    "pct0d_in_query": (("GET", "/v1/resorts?cursor=a%0db"), ["control"]),
+    "raw_control_byte_in_target": (("GET", "/v1/resorts?limit=1\x01"), ["control"]),
 }
+
+
+def first_request(server, shape):
+    """The request of shape, with the server's default headers."""
+    return rawhttp.request_bytes(*SHAPES[shape][0], lines=server.auth_lines())
+
+
+def second_request(server):
+    """The POST pipelined behind the request under test: it would create a resort."""
+    return rawhttp.request_bytes("POST", "/v1/resorts", [("Content-Type", "application/json"),
+                                                         ("Content-Length", len(SMUGGLED))],
+                                 SMUGGLED, lines=server.auth_lines())
 
 
 def assert_nothing_smuggled(server, head_before):
@@ -367,9 +381,9 @@ def assert_nothing_smuggled(server, head_before):
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_smuggling_shape_refused_and_connection_closed(server, shape):
-    first, _ = SHAPES[shape]
     head_before = metric(server, "resortd_log_head_seq")
-    resps, closed, raw = send_and_read(server.port, first + SECOND)
+    resps, closed, raw = send_and_read(server.port,
+                                       first_request(server, shape) + second_request(server))
     assert resps, raw[:500]
     assert resps[0][0] == 400, resps[0]
     rawhttp.problem(resps[0])
@@ -383,8 +397,8 @@ def test_smuggling_shape_refused_and_connection_closed(server, shape):
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_smuggling_problem_names_the_issue(server, shape):
-    first, words = SHAPES[shape]
-    resps, _, raw = send_and_read(server.port, first)
+    words = SHAPES[shape][1]
+    resps, _, raw = send_and_read(server.port, first_request(server, shape))
     assert resps and resps[0][0] == 400, raw[:500]
     detail = rawhttp.problem(resps[0])["detail"].lower()
     for w in words:
@@ -394,7 +408,8 @@ def test_smuggling_problem_names_the_issue(server, shape):
 def test_smuggled_post_behind_valid_request_is_processed_normally(server):
     """Control: a pipelined POST behind a valid request does run, so the tests above can fail."""
     head_before = metric(server, "resortd_log_head_seq")
-    resps, _, raw = send_and_read(server.port, rawhttp.request_bytes("GET", "/healthz") + SECOND
+    resps, _, raw = send_and_read(server.port, rawhttp.request_bytes("GET", "/healthz")
+                                  + second_request(server)
                                   + rawhttp.request_bytes("GET", "/healthz", [("Connection", "close")]))
     assert [r[0] for r in resps] == [200, 201, 200], raw[:800]
     assert metric(server, "resortd_log_head_seq") == head_before + 1
@@ -416,7 +431,8 @@ def test_refused_connection_does_not_run_its_request(make_server):
             time.sleep(0.05)
         head_before = metric(server, "resortd_log_head_seq")
         body = b'{"name":"refused"}'
-        req = (b"POST /v1/resorts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        req = (b"POST /v1/resorts HTTP/1.1\r\nHost: x\r\n" + rawhttp.header_block(server.auth_lines())
+               + b"Content-Type: application/json\r\n"
                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         s = socket.create_connection(("127.0.0.1", server.port), source_address=(ATTACK_SOURCE, 0))
         s.sendall(req)

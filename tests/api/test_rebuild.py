@@ -3,8 +3,6 @@ and a live catalog.db that drifted from the log is reported, not passed."""
 import sqlite3
 import subprocess
 
-import requests
-
 from conftest import BIN
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -29,19 +27,20 @@ def busy_catalog(server):
     assert r.status_code == 201, r.text
     new = r.json()["id"]
 
-    r = requests.put(server.url(f"/v1/products/{new}"), timeout=10,
-                     json={"type": "ticket", "resort_id": "rs_jeju", "name": "선셋 요트 투어"})
+    r = server.request("PUT", f"/v1/products/{new}",
+                       json={"type": "ticket", "resort_id": "rs_jeju", "name": "선셋 요트 투어"})
     assert r.status_code == 200, r.text
     r = server.post_json(f"/v1/products/{new}/rate-plans", {"name": "Adult", "rules": [
         {"from": "2026-12-01", "to": "2026-12-31", "amount": 90000}]})
     assert r.status_code == 201, r.text
     for guest, rating in (("g1", 5), ("g2", 3)):
+        server.add_user(guest, "staff")
         r = server.post_json(f"/v1/products/{pid}/reviews", {"rating": rating},
-                             headers={"X-Guest-Id": guest})
+                             headers=server.login(guest))
         assert r.status_code == 201, r.text
     hidden = r.json()["id"]
     assert server.patch_json(f"/v1/reviews/{hidden}", {"state": "hidden"}).status_code == 200
-    assert requests.delete(server.url("/v1/products/pr_jeju_pool"), timeout=10).status_code == 204
+    assert server.delete("/v1/products/pr_jeju_pool").status_code == 204
 
 
 def test_rebuild_equals_live_catalog(demo_server):

@@ -10,7 +10,6 @@ import json
 import time
 
 import pytest
-import requests
 
 import openapi_contract
 from openapi_contract import ContractError, contract
@@ -107,7 +106,7 @@ def test_inventory_document_before_and_after_a_put(demo_server):
     assert days["2027-03-02"]["stop_sell"] is True and days["2027-03-02"]["max_advance_days"] == 400
     assert days["2027-03-01"]["min_stay"] == 2 and days["2027-03-01"]["stop_sell"] is False
     # HEAD answers the same headers without a body.
-    h = requests.head(s.url(f"/v1/inventory/{P}?from=2027-03-01&to=2027-03-02"), timeout=10)
+    h = s.head(f"/v1/inventory/{P}?from=2027-03-01&to=2027-03-02")
     assert h.status_code == 200 and h.content == b"" and h.headers["ETag"] == '"3"'
 
 
@@ -273,8 +272,8 @@ def test_inventory_bad_input_is_400_and_changes_nothing(demo_server):
                     lambda b: put_json(s, f"/v1/inventory/{P}", b.encode()), P,
                     "2027-03-01", "2027-03-03")
     # Not JSON at all is a 415.
-    r = requests.put(s.url(f"/v1/inventory/{P}"), data="capacity=1",
-                     headers={"Content-Type": "text/plain"}, timeout=10)
+    r = s.request("PUT", f"/v1/inventory/{P}", data="capacity=1",
+                  headers={"Content-Type": "text/plain"})
     problem(r, 415)
     # The GET's query is checked too.
     for q, field in [("to=2027-03-02", "from"), ("from=2027-03-01", "to"),
@@ -388,7 +387,7 @@ def test_hold_prices_every_night_times_qty_and_holds_every_night(demo_server):
     g = s.get(f"/v1/holds/{h['id']}")
     assert g.status_code == 200 and g.json() == h
     assert g.headers["Cache-Control"] == "private, no-store"
-    hh = requests.head(s.url(f"/v1/holds/{h['id']}"), timeout=10)
+    hh = s.head(f"/v1/holds/{h['id']}")
     assert hh.status_code == 200 and hh.content == b""
     # Two items: the total is their sum, each priced on its own.
     set_inventory(s, "pr_jeju_garden_twin", "2027-03-01", "2027-03-10", capacity=1)
@@ -466,8 +465,7 @@ def test_hold_release(demo_server):
     problem(delete(s, "/v1/holds/ho_nope"), 404)
     problem(s.get("/v1/holds/ho_nope"), 404)
     problem(s.get("/v1/holds/" + "h" * 60), 404)
-    r = requests.delete(s.url(f"/v1/holds/{h['id']}"), data="{}",
-                        headers={"Content-Type": "application/json"}, timeout=10)
+    r = s.delete(f"/v1/holds/{h['id']}", data="{}", headers={"Content-Type": "application/json"})
     problem(r, 400)
 
 
@@ -540,8 +538,8 @@ def test_hold_bad_input_is_4xx_and_holds_nothing(demo_server):
     expect_problems(s, cases, lambda b: post_hold(s, b), P, "2027-03-01", "2027-03-05")
     for raw in (b"", b"[]", b"{", b"null"):
         problem(s.post_json("/v1/holds", raw), 400)
-    problem(requests.post(s.url("/v1/holds"), data=json.dumps(body()), timeout=10,
-                          headers={"Content-Type": "text/plain"}), 415)
+    problem(s.request("POST", "/v1/holds", data=json.dumps(body()),
+                      headers={"Content-Type": "text/plain"}), 415)
     for key, field in [("k" * 129, "Idempotency-Key"), ("two words", "Idempotency-Key")]:
         problem(post_hold(s, body(), key=key), 400, field)
     assert counts(s, P, "2027-03-01", "2027-03-05") == [(0, 0)] * 4
@@ -571,7 +569,7 @@ def test_desk_booking_confirms_at_once(demo_server):
     g = s.get(f"/v1/bookings/{b['id']}")
     assert g.status_code == 200 and g.json() == b
     assert g.headers["Cache-Control"] == "private, no-store"
-    assert requests.head(s.url(f"/v1/bookings/{b['id']}"), timeout=10).status_code == 200
+    assert s.head(f"/v1/bookings/{b['id']}").status_code == 200
     # The hold is booked: a second booking from it is refused and changes nothing.
     expect_problems(s, [("again", 409, "hold_id")], lambda _: post_booking(s, h["id"]),
                     P, "2027-03-01", "2027-03-04")

@@ -65,7 +65,7 @@ class Load:
         assert not any(t.is_alive() for t in self.threads), "a client thread hung"
 
     def writer(self, wid):
-        session = requests.Session()
+        session = self.server.session()
         n = 0
         while not self.stop.is_set():
             n += 1
@@ -74,7 +74,7 @@ class Load:
                 r = session.post(self.server.url("/v1/resorts"), json=fields, timeout=15)
             except requests.RequestException:
                 self.errors += 1
-                session = requests.Session()
+                session = self.server.session()
                 self.stop.wait(0.02)
                 continue
             with self.lock:
@@ -83,13 +83,13 @@ class Load:
                     self.acked[r.json()["id"]] = fields
 
     def reader(self, path):
-        session = requests.Session()
+        session = self.server.session()
         while not self.stop.is_set():
             try:
                 r = session.get(self.server.url(path), timeout=15)
             except requests.RequestException:
                 self.errors += 1
-                session = requests.Session()
+                session = self.server.session()
                 self.stop.wait(0.02)
                 continue
             with self.lock:
@@ -151,7 +151,8 @@ def test_idle_connections_do_not_hold_shutdown(make_server):
     first = keepalive.recv(4096)
     assert first.startswith(b"HTTP/1.1 200"), first
     partial = rawhttp.connect(server.port)
-    partial.sendall(b"POST /v1/resorts HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na")
+    partial.sendall(b"POST /v1/resorts HTTP/1.1\r\nHost: x\r\n" + rawhttp.header_block(server.auth_lines())
+                    + b"Content-Length: 100\r\n\r\n{\"na")
     time.sleep(0.2)
     try:
         rc, elapsed = terminate(server, signal.SIGTERM)
