@@ -134,23 +134,32 @@ static void set_cookie(struct http_req *req, const char *name, const char *value
 	http_header_add(req, "Set-Cookie", line);
 }
 
+/* The browser's cookies for session sid: the HttpOnly session cookie and the CSRF token,
+ * which the page reads and echoes in X-CSRF-Token. Writes the CSRF token into csrf. */
+static void set_session_cookies(struct http_req *req, const char *sid, const char *cookie_secret,
+				char csrf[AUTH_CSRF_BYTES + 1])
+{
+	struct auth *a = http_req_server(req)->auth;
+	char value[AUTH_COOKIE_BYTES_MAX + 1];
+	auth_csrf_token(a, sid, csrf);
+	snprintf(value, sizeof(value), "%s.%s", sid, cookie_secret);
+	int max_age = auth_config(a)->session_max_s;
+	set_cookie(req, AUTH_COOKIE, value, true, max_age);
+	set_cookie(req, AUTH_CSRF_COOKIE, csrf, false, max_age);
+}
+
 /* The token response; with cookie_secret, the browser's cookies too. */
 static void reply_tokens(struct http_req *req, const char *access, int expires_in,
 			 const char *refresh, const char *sid, const char *cookie_secret)
 {
-	struct auth *a = http_req_server(req)->auth;
 	cJSON *body = cJSON_CreateObject();
 	cJSON_AddStringToObject(body, "access_token", access);
 	cJSON_AddStringToObject(body, "token_type", "Bearer");
 	cJSON_AddNumberToObject(body, "expires_in", expires_in);
 	cJSON_AddStringToObject(body, "refresh_token", refresh);
 	if (cookie_secret) {
-		char csrf[AUTH_CSRF_BYTES + 1], value[AUTH_COOKIE_BYTES_MAX + 1];
-		auth_csrf_token(a, sid, csrf);
-		snprintf(value, sizeof(value), "%s.%s", sid, cookie_secret);
-		int max_age = auth_config(a)->session_max_s;
-		set_cookie(req, AUTH_COOKIE, value, true, max_age);
-		set_cookie(req, AUTH_CSRF_COOKIE, csrf, false, max_age);
+		char csrf[AUTH_CSRF_BYTES + 1];
+		set_session_cookies(req, sid, cookie_secret, csrf);
 		cJSON_AddStringToObject(body, "csrf_token", csrf);
 	}
 	http_header_add(req, "Cache-Control", "no-store");
@@ -162,13 +171,8 @@ static void reply_tokens(struct http_req *req, const char *access, int expires_i
 static void redirect_signed_in(struct http_req *req, const char *return_to, const char *sid,
 			       const char *cookie_secret)
 {
-	struct auth *a = http_req_server(req)->auth;
-	char csrf[AUTH_CSRF_BYTES + 1], value[AUTH_COOKIE_BYTES_MAX + 1];
-	auth_csrf_token(a, sid, csrf);
-	snprintf(value, sizeof(value), "%s.%s", sid, cookie_secret);
-	int max_age = auth_config(a)->session_max_s;
-	set_cookie(req, AUTH_COOKIE, value, true, max_age);
-	set_cookie(req, AUTH_CSRF_COOKIE, csrf, false, max_age);
+	char csrf[AUTH_CSRF_BYTES + 1];
+	set_session_cookies(req, sid, cookie_secret, csrf);
 	http_header_add(req, "Location", return_to);
 	http_header_add(req, "Cache-Control", "no-store");
 	http_reply_json(req, 303, NULL);
