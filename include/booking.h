@@ -166,6 +166,7 @@ enum booking_counter {
 void booking_count(enum booking_counter c);
 
 /* Projects hold.* and booking.* events into catalog.db (projector thread). */
-int booking_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
+int booking_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		    struct rsd_fail *f);
 
 #endif

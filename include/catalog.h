@@ -71,7 +71,8 @@ void catalog_cmd_init(struct catalog_cmd *cc, enum catalog_kind kind, enum catal
 void catalog_cmd_release(struct catalog_cmd *cc);
 
 /* Projects product.* and rate_plan.* events (projector thread). */
-int catalog_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
+int catalog_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		    struct rsd_fail *f);
 
 /*
  * Reads the stored document of a live product or rate plan: *json receives its text

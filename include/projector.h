@@ -14,12 +14,16 @@
 #include <stdint.h>
 
 #include "eventlog.h"
+#include "readmodel.h"
 #include "store.h"
 
 struct projector;
 
-/* Applies one event to SQLite inside the projector's transaction. */
-typedef int (*projector_apply_fn)(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
+/* Applies one event to SQLite inside the projector's transaction. stmts belongs to db: an
+ * applier may keep statements prepared there (readmodel_stmts_get) for as long as the
+ * projector lives; the projector finalizes them before it closes db. */
+typedef int (*projector_apply_fn)(sqlite3 *db, struct readmodel_stmts *stmts,
+				  const struct event *ev, struct rsd_fail *f);
 
 /* A read-your-write wait: fn(w, RSD_OK) once this node's seq is visible, or
  * fn(w, RSD_ETIMEDOUT / RSD_ESHUTDOWN). fn is called exactly once, on any thread. */

@@ -2,7 +2,8 @@
  * readmodel.h — the SQLite database catalog.db: the read model projected from the log.
  *
  * One writer connection belongs to the projector (WAL, migrations applied at open);
- * each worker has its own read-only connection with a small cache of prepared statements.
+ * each worker has its own read-only connection. Each connection keeps a small cache of
+ * prepared statements (struct readmodel_stmts), finalized before it closes.
  * Every connection has the FTS5 tokenizer "rsd" registered (tokenizer.h).
  * The projector's cursor per origin lives in the table projector_cursor, written in the
  * same transaction as the rows it produced.
@@ -33,14 +34,31 @@ extern const int readmodel_migrations_count;
  */
 int readmodel_open_writer(const char *path, sqlite3 **out, struct rsd_fail *f);
 
-/* A worker's read-only connection and its statement cache. */
-struct readmodel_reader {
-	sqlite3 *db;
+/* Statements prepared once on one connection and kept until released: a worker's reads and
+ * the projector's writes. */
+struct readmodel_stmts {
 	int count;
 	struct {
 		const char *sql; /* compared by address: callers pass string literals */
 		sqlite3_stmt *stmt;
 	} cache[STMT_CACHE_MAX];
+};
+
+/*
+ * Returns the statement for sql (a string literal) prepared on db, reset and with bindings
+ * cleared; prepares it on first use. c must only ever be used with the same db. The statement
+ * stays owned by c. Returns NULL when SQLite refuses the SQL (sqlite3_errmsg(db) says why).
+ * More than STMT_CACHE_MAX distinct statements is a bug (asserted).
+ */
+sqlite3_stmt *readmodel_stmts_get(struct readmodel_stmts *c, sqlite3 *db, const char *sql);
+
+/* Finalizes every statement of c, which is then empty; call it before closing their db. */
+void readmodel_stmts_release(struct readmodel_stmts *c);
+
+/* A worker's read-only connection and its statement cache. */
+struct readmodel_reader {
+	sqlite3 *db;
+	struct readmodel_stmts stmts;
 };
 
 /* Opens path read-only. Errors: RSD_EIO with f filled. */

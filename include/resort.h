@@ -46,7 +46,8 @@ void resort_patch_init(struct resort_cmd *rc, const char *id, cJSON *fields, uin
 void resort_cmd_release(struct resort_cmd *rc);
 
 /* Projects resort.created and resort.updated events (projector thread). */
-int resort_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
+int resort_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		   struct rsd_fail *f);
 
 /* Reads one resort as a JSON object (caller frees) and its version. Errors: RSD_ENOTFOUND,
  * RSD_EIO. */

@@ -51,7 +51,8 @@ void review_moderate_init(struct review_cmd *rc, const char *id, cJSON *fields, 
 void review_cmd_release(struct review_cmd *rc);
 
 /* Projects review.* events (projector thread). */
-int review_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f);
+int review_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		   struct rsd_fail *f);
 
 /* Reads one review's document (caller frees) and version; published_only: a hidden review
  * is RSD_ENOTFOUND. Errors: RSD_ENOTFOUND, RSD_EIO. */

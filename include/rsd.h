@@ -72,6 +72,18 @@ void rsd_time_format(uint64_t ms, char *out, size_t outlen);
  * not secret (a per-thread PRNG seeded by the kernel). Secrets use rsd_random. */
 void rsd_id_new(const char *prefix, char *out, size_t outlen);
 
+/*
+ * Writes prefix + 32 lowercase hex digits into out (NUL-terminated), for ids that key B-trees
+ * (holds, bookings): 16 digits of time (ms since the epoch << 16 | a sequence within the ms),
+ * so that new ids land at the right edge of an index instead of on a random page, then 16
+ * digits (64 bits) from the kernel's random source, so that an id cannot be guessed from
+ * others. Ids of one process strictly increase in byte order, from any thread, even if the
+ * clock steps back (more than 65,536 ids in a ms borrow from the next ms); ids of different
+ * processes sort by creation time as far as their clocks agree. outlen must exceed
+ * strlen(prefix) + 32 (asserted). Thread-safe.
+ */
+void rsd_id_ordered(const char *prefix, char *out, size_t outlen);
+
 /* Fills buf with n random bytes from the kernel; aborts if the kernel cannot. */
 void rsd_random(void *buf, size_t n);
 

@@ -370,7 +370,7 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 	}
 	if (err)
 		return err;
-	rsd_id_new("bk_", bc->booking_id, sizeof(bc->booking_id));
+	rsd_id_ordered("bk_", bc->booking_id, sizeof(bc->booking_id));
 	cJSON *doc = new_booking(bc, hold, bc->booking_id, now_ms);
 	bc->saga = bc->method == PAYMENT_HTTP;
 	char *text = NULL;
@@ -865,26 +865,31 @@ static int sql_fail(sqlite3 *db, struct rsd_fail *f)
 	return rsd_failf(f, RSD_EIO, "", "projecting a booking: %s", sqlite3_errmsg(db));
 }
 
-/* Runs sql with text/integer binds given as a format: 't' text, 'i' int64. */
-static int exec_binds(sqlite3 *db, const char *sql, struct rsd_fail *f, const char *types, ...)
+/* Runs sql (a string literal, kept prepared in stmts) with text/integer binds given as a
+ * format: 't' text, 'i' int64. The statement is reset before returning, so none stays active
+ * across the projector's COMMIT or ROLLBACK, and text is bound without a copy. */
+static int exec_binds(sqlite3 *db, struct readmodel_stmts *stmts, const char *sql,
+		      struct rsd_fail *f, const char *types, ...)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	sqlite3_stmt *st = readmodel_stmts_get(stmts, db, sql);
+	if (st == NULL)
 		return sql_fail(db, f);
 	va_list ap;
 	va_start(ap, types);
 	for (int i = 0; types[i]; i++) {
 		if (types[i] == 't') {
 			const char *v = va_arg(ap, const char *);
-			sqlite3_bind_text(st, i + 1, v, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, i + 1, v, -1, SQLITE_STATIC);
 		} else {
 			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
 		}
 	}
 	va_end(ap);
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? RSD_OK : sql_fail(db, f);
+	int err = rc == SQLITE_DONE ? RSD_OK : sql_fail(db, f);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return err;
 }
 
 static bool sells_nights(const char *state)
@@ -893,7 +898,8 @@ static bool sells_nights(const char *state)
 	       strcmp(state, "checked_out") == 0 || strcmp(state, "no_show") == 0;
 }
 
-static int project_booking(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+static int project_booking(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+			   struct rsd_fail *f)
 {
 	cJSON *doc = cJSON_ParseWithLength(ev->data, ev->data_len);
 	if (!doc)
@@ -913,7 +919,7 @@ static int project_booking(sqlite3 *db, const struct event *ev, struct rsd_fail 
 	}
 	char *text = json_print(doc);
 	const cJSON *version = cJSON_GetObjectItem(doc, "version");
-	err = exec_binds(db,
+	err = exec_binds(db, stmts,
 			 "INSERT INTO bookings (id, doc, resort_id, arrival, departure, version)"
 			 " VALUES (?1, ?2, (SELECT resort_id FROM products WHERE id = ?3), ?4, ?5,"
 			 " ?6) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc,"
@@ -923,11 +929,11 @@ static int project_booking(sqlite3 *db, const struct event *ev, struct rsd_fail 
 			 (int64_t)departure, (int64_t)(version ? version->valuedouble : 0));
 	cJSON_free(text);
 	if (!err)
-		err = exec_binds(db, "DELETE FROM booking_nights WHERE booking_id = ?1", f, "t",
-				 id);
+		err = exec_binds(db, stmts, "DELETE FROM booking_nights WHERE booking_id = ?1", f,
+				 "t", id);
 	for (int i = 0; i < n && !err && sells_nights(get_state(doc)); i++)
 		for (int32_t d = items[i].from_day; d < items[i].to_day && !err; d++)
-			err = exec_binds(db,
+			err = exec_binds(db, stmts,
 					 "INSERT INTO booking_nights VALUES (?1, ?2, ?3, ?4)"
 					 " ON CONFLICT DO UPDATE SET qty = qty + excluded.qty",
 					 f, "ttii", id, items[i].product_id, (int64_t)d,
@@ -937,7 +943,8 @@ out:
 	return err;
 }
 
-static int project_capacity(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+static int project_capacity(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+			    struct rsd_fail *f)
 {
 	cJSON *e = cJSON_ParseWithLength(ev->data, ev->data_len);
 	if (!e)
@@ -952,7 +959,7 @@ static int project_capacity(sqlite3 *db, const struct event *ev, struct rsd_fail
 	    !inventory_parse_slot(json_get_string(e, "slot"), &slot))
 		for (int32_t d = from; d < to && !err; d++)
 			err = exec_binds(
-				db,
+				db, stmts,
 				"INSERT OR REPLACE INTO inventory_capacity VALUES (?1, ?2, ?3,"
 				" ?4)",
 				f, "tiii", product, (int64_t)d, (int64_t)slot,
@@ -961,11 +968,12 @@ static int project_capacity(sqlite3 *db, const struct event *ev, struct rsd_fail
 	return err;
 }
 
-int booking_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+int booking_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		    struct rsd_fail *f)
 {
 	switch (ev->type) {
-	case EVENT_BOOKING_CHANGED: return project_booking(db, ev, f);
-	case EVENT_INVENTORY_SET: return project_capacity(db, ev, f);
+	case EVENT_BOOKING_CHANGED: return project_booking(db, stmts, ev, f);
+	case EVENT_INVENTORY_SET: return project_capacity(db, stmts, ev, f);
 	default: return RSD_OK; /* holds live in LMDB only */
 	}
 }

@@ -1052,8 +1052,10 @@ static int project_doc(sqlite3 *db, enum catalog_kind kind, enum catalog_op op, 
 	return err;
 }
 
-int catalog_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+int catalog_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		    struct rsd_fail *f)
 {
+	(void)stmts; /* rare events: preparing each time costs little */
 	cJSON *data = cJSON_ParseWithLength(ev->data, ev->data_len);
 	if (data == NULL)
 		return rsd_failf(f, RSD_EIO, "", "event %llu is not JSON",

@@ -323,7 +323,7 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	if (err)
 		return err;
 	char id[ENTITY_ID_BYTES_MAX + 1];
-	rsd_id_new("ho_", id, sizeof(id));
+	rsd_id_ordered("ho_", id, sizeof(id));
 	uint64_t expiry_ms = now_ms + hc->ttl_ms;
 	cJSON *doc = hold_doc(hc, id, now_ms, expiry_ms, hc->idem.principal);
 	char *text = NULL;

@@ -38,6 +38,7 @@ static const struct {
 struct projector {
 	struct store *store;
 	sqlite3 *db;
+	struct readmodel_stmts stmts; /* prepared on db by the appliers; projector thread only */
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t mu;
@@ -112,7 +113,7 @@ static int apply_origin(const char *origin, void *arg)
 			break;
 		}
 		projector_apply_fn apply = applier_for(ev.type);
-		if (apply && (b->err = apply(b->p->db, &ev, &b->fail)) != RSD_OK)
+		if (apply && (b->err = apply(b->p->db, &b->p->stmts, &ev, &b->fail)) != RSD_OK)
 			break;
 		last = ev.seq;
 		b->budget--;
@@ -338,6 +339,7 @@ void projector_free(struct projector *p)
 	}
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
+	readmodel_stmts_release(&p->stmts);
 	sqlite3_close(p->db);
 	free(p);
 }

@@ -110,32 +110,43 @@ int readmodel_reader_open(struct readmodel_reader *r, const char *path, struct r
 	return RSD_OK;
 }
 
-sqlite3_stmt *readmodel_stmt(struct readmodel_reader *r, const char *sql)
+sqlite3_stmt *readmodel_stmts_get(struct readmodel_stmts *c, sqlite3 *db, const char *sql)
 {
-	for (int i = 0; i < r->count; i++) {
-		if (r->cache[i].sql == sql) {
-			sqlite3_reset(r->cache[i].stmt);
-			sqlite3_clear_bindings(r->cache[i].stmt);
-			return r->cache[i].stmt;
+	for (int i = 0; i < c->count; i++) {
+		if (c->cache[i].sql == sql) {
+			sqlite3_reset(c->cache[i].stmt);
+			sqlite3_clear_bindings(c->cache[i].stmt);
+			return c->cache[i].stmt;
 		}
 	}
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-		logger_log(LOGGER_ERROR, "SQL prepare failed: %s", sqlite3_errmsg(r->db));
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
 		return NULL;
-	}
-	RSD_ASSERT(r->count < STMT_CACHE_MAX);
-	r->cache[r->count].sql = sql;
-	r->cache[r->count].stmt = st;
-	r->count++;
+	RSD_ASSERT(c->count < STMT_CACHE_MAX);
+	c->cache[c->count].sql = sql;
+	c->cache[c->count].stmt = st;
+	c->count++;
+	return st;
+}
+
+void readmodel_stmts_release(struct readmodel_stmts *c)
+{
+	for (int i = 0; i < c->count; i++)
+		sqlite3_finalize(c->cache[i].stmt);
+	c->count = 0;
+}
+
+sqlite3_stmt *readmodel_stmt(struct readmodel_reader *r, const char *sql)
+{
+	sqlite3_stmt *st = readmodel_stmts_get(&r->stmts, r->db, sql);
+	if (st == NULL)
+		logger_log(LOGGER_ERROR, "SQL prepare failed: %s", sqlite3_errmsg(r->db));
 	return st;
 }
 
 void readmodel_reader_close(struct readmodel_reader *r)
 {
-	for (int i = 0; i < r->count; i++)
-		sqlite3_finalize(r->cache[i].stmt);
-	r->count = 0;
+	readmodel_stmts_release(&r->stmts);
 	sqlite3_close(r->db);
 	r->db = NULL;
 }

@@ -260,8 +260,10 @@ static int project_updated(sqlite3 *db, const cJSON *ev, struct rsd_fail *f)
 	return step_done(db, st, f);
 }
 
-int resort_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+int resort_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		   struct rsd_fail *f)
 {
+	(void)stmts; /* rare events: preparing each time costs little */
 	cJSON *data = cJSON_ParseWithLength(ev->data, ev->data_len);
 	if (data == NULL)
 		return rsd_failf(f, RSD_EIO, "", "event %llu is not JSON",

@@ -229,8 +229,10 @@ static int project_moderated(sqlite3 *db, const char *text, const cJSON *ev, str
 	return err ? err : refresh_rating(db, json_get_string(ev, "product_id"), f);
 }
 
-int review_project(sqlite3 *db, const struct event *ev, struct rsd_fail *f)
+int review_project(sqlite3 *db, struct readmodel_stmts *stmts, const struct event *ev,
+		   struct rsd_fail *f)
 {
+	(void)stmts; /* rare events: preparing each time costs little */
 	char *text = rsd_malloc(ev->data_len + 1);
 	memcpy(text, ev->data, ev->data_len);
 	text[ev->data_len] = '\0';

@@ -1,11 +1,15 @@
-/* Unit tests for rsd.c: UTF-8 validation, big-endian keys, ids, time formatting. */
+/* Unit tests for rsd.c: UTF-8 validation, big-endian keys, ids (random and time-ordered),
+ * time formatting. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "limits_rsd.h"
 #include "rsd.h"
 
 static void test_utf8(void **state)
@@ -59,6 +63,99 @@ static void test_ids_are_well_formed_and_distinct(void **state)
 	}
 }
 
+/* "bk_" + 16 hex digits of (ms << 16 | sequence) + 16 hex digits of randomness. */
+#define ORDERED_ID_BYTES (3 + 32)
+
+static uint64_t hex64(const char *s)
+{
+	char buf[17];
+	memcpy(buf, s, 16);
+	buf[16] = '\0';
+	return strtoull(buf, NULL, 16);
+}
+
+static void test_ordered_ids_are_well_formed(void **state)
+{
+	(void)state;
+	char id[ENTITY_ID_BYTES_MAX + 1];
+	uint64_t before = rsd_now_ms();
+	rsd_id_ordered("bk_", id, sizeof(id));
+	uint64_t after = rsd_now_ms();
+	assert_int_equal(strlen(id), ORDERED_ID_BYTES);
+	assert_true(strlen(id) <= ENTITY_ID_BYTES_MAX);
+	assert_memory_equal(id, "bk_", 3);
+	assert_int_equal(strspn(id + 3, "0123456789abcdef"), 32);
+	/* The time part is the creation time in ms (this test makes far fewer than 65,536 ids
+	 * per ms, so the sequence never borrows from the next ms). */
+	uint64_t ms = hex64(id + 3) >> 16;
+	assert_true(ms >= before && ms <= after);
+	/* The smallest buffer that fits. */
+	char tight[ORDERED_ID_BYTES + 1];
+	rsd_id_ordered("bk_", tight, sizeof(tight));
+	assert_int_equal(strlen(tight), ORDERED_ID_BYTES);
+}
+
+static int cmp_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void test_ordered_ids_increase_and_differ(void **state)
+{
+	(void)state;
+	enum { N = 100000 };
+	char(*ids)[ORDERED_ID_BYTES + 1] = malloc(N * sizeof(*ids));
+	for (int i = 0; i < N; i++) {
+		rsd_id_ordered("ho_", ids[i], sizeof(ids[i]));
+		/* Strictly increasing in byte order, as LMDB and SQLite compare them, even when
+		 * many fall in one ms. */
+		if (i > 0)
+			assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+	}
+	/* The random parts differ: 64 bits each, so a repeat among 100,000 would be a bug. */
+	qsort(ids, N, sizeof(*ids), cmp_ids);
+	for (int i = 0; i < N; i++)
+		memmove(ids[i], ids[i] + 3 + 16, 17);
+	qsort(ids, N, sizeof(*ids), cmp_ids);
+	for (int i = 1; i < N; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	free(ids);
+}
+
+enum { ID_THREADS = 4, IDS_PER_THREAD = 20000 };
+
+static void *make_ids(void *arg)
+{
+	char(*ids)[ORDERED_ID_BYTES + 1] = arg;
+	for (int i = 0; i < IDS_PER_THREAD; i++)
+		rsd_id_ordered("bk_", ids[i], sizeof(ids[i]));
+	return NULL;
+}
+
+static void test_ordered_ids_across_threads(void **state)
+{
+	(void)state;
+	enum { N = ID_THREADS * IDS_PER_THREAD };
+	char(*ids)[ORDERED_ID_BYTES + 1] = malloc(N * sizeof(*ids));
+	pthread_t t[ID_THREADS];
+	for (int i = 0; i < ID_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, make_ids, ids + i * IDS_PER_THREAD),
+				 0);
+	for (int i = 0; i < ID_THREADS; i++)
+		pthread_join(t[i], NULL);
+	/* Each thread's ids increase ... */
+	for (int i = 0; i < N; i++)
+		if (i % IDS_PER_THREAD != 0)
+			assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+	/* ... and no two threads got the same time part: the sequence is shared. */
+	for (int i = 0; i < N; i++)
+		ids[i][3 + 16] = '\0';
+	qsort(ids, N, sizeof(*ids), cmp_ids);
+	for (int i = 1; i < N; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	free(ids);
+}
+
 static void test_time_format(void **state)
 {
 	(void)state;
@@ -79,6 +176,9 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_big_endian_sorts_as_numbers),
 		cmocka_unit_test(test_ids_are_well_formed_and_distinct),
+		cmocka_unit_test(test_ordered_ids_are_well_formed),
+		cmocka_unit_test(test_ordered_ids_increase_and_differ),
+		cmocka_unit_test(test_ordered_ids_across_threads),
 		cmocka_unit_test(test_time_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
