@@ -117,6 +117,7 @@ bench: deps-bench resortd
 	bench/run.sh
 	bench/search.sh
 	bench/booking.sh
+	bench/auth.sh
 
 deb: resortd
 	packaging/build-deb.sh

@@ -11,6 +11,8 @@
 #     POST /v1/holds then POST /v1/bookings per booking on keep-alive connections; then the
 #     same paced open-loop at half the measured peak for p50/p99. At the end GET
 #     /v1/inventory must show, per night, sold == the bookings the clients saw confirmed.
+#     Every request is signed in as a local admin (bench/lib.sh auth_add_admin, auth_login):
+#     the setup through http_send, the clients with BENCH_AUTH.
 #  3. PostgreSQL 15 (bench/booking_pg.sh): one booking transaction per booking, pgbench with
 #     the same clients, and at half its peak.
 # Prints a markdown report and puts it in bench/results.md between the booking markers (the
@@ -77,8 +79,9 @@ cc -O2 -g -std=c11 -D_GNU_SOURCE bench/booking_client.c -lm -o "$T/booking_clien
 mkdir -p "$T/rs" "$T/res" "$T/counts"
 for k in eng_spread eng_hot eng_check http_spread http_spread_half http_hot http_hot_half; do : >"$T/res/$k"; done
 RS_PORT=$(free_port)
+auth_add_admin "$T/rs/data" --map-size-mb "$MAP_MB"
 "$BIN" serve --listen "127.0.0.1:$RS_PORT" --data-dir "$T/rs/data" --map-size-mb "$MAP_MB" \
-	2>"$T/rs/log" &
+	"${AUTH_SERVE_ARGS[@]}" 2>"$T/rs/log" &
 RS_PID=$!
 PIDS+=("$RS_PID")
 for _ in $(seq 1 100); do
@@ -88,6 +91,7 @@ for _ in $(seq 1 100); do
 done
 http_get "$RS_PORT" /readyz >/dev/null || { cat "$T/rs/log" >&2; die "resortd not ready"; }
 RS_WORKERS=$(grep -o 'workers[ =:]*[0-9]*' "$T/rs/log" | head -1 | grep -o '[0-9]*$' || true)
+auth_login "$RS_PORT"
 
 id_of() { grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 day() { date -u -d "$1 + $2 day" +%F; }
@@ -140,7 +144,7 @@ http_run() {
 	c0=$(cpu_ticks "$RS_PID")
 	s0=$(metric "$RS_PORT" resortd_writer_batch_size_sum)
 	n0=$(metric "$RS_PORT" resortd_writer_batch_size_count)
-	line=$(timeout $((DUR + 90)) "$T/booking_client" "$RS_PORT" "$targets" "$CLIENTS" "$DUR" "$rate" \
+	line=$(BENCH_AUTH=$BENCH_AUTH timeout $((DUR + 90)) "$T/booking_client" "$RS_PORT" "$targets" "$CLIENTS" "$DUR" "$rate" \
 		"$T/counts/$NCOUNT" 2>"$T/client-$NCOUNT.err") || { cat "$T/client-$NCOUNT.err" >&2; die "booking_client failed ($key)"; }
 	c1=$(cpu_ticks "$RS_PID")
 	s1=$(metric "$RS_PORT" resortd_writer_batch_size_sum)
@@ -157,7 +161,7 @@ http_run() {
 }
 
 log "HTTP warm-up ${WARMUP_S} s"
-"$T/booking_client" "$RS_PORT" "$T/spread.targets" "$CLIENTS" "$WARMUP_S" 0 "$T/counts/warmup" \
+BENCH_AUTH=$BENCH_AUTH "$T/booking_client" "$RS_PORT" "$T/spread.targets" "$CLIENTS" "$WARMUP_S" 0 "$T/counts/warmup" \
 	>"$T/warmup.txt" 2>"$T/warmup.err" || { cat "$T/warmup.err" >&2; die "warm-up failed"; }
 [ "$(kv "$(cat "$T/warmup.txt")" errors)" = 0 ] || { cat "$T/warmup.err" >&2; die "warm-up had errors"; }
 
@@ -193,7 +197,7 @@ done
 cat "$T"/counts/* | awk '{c[$1 " " $2] += $3} END{for (k in c) print k, c[k]}' | sort >"$T/confirmed.txt"
 : >"$T/sold.txt"
 while read -r id; do
-	http_get "$RS_PORT" "/v1/inventory/$id?from=$FIRST&to=$SPREAD_LAST" |
+	http_get_auth "$RS_PORT" "/v1/inventory/$id?from=$FIRST&to=$SPREAD_LAST" |
 		grep -o '"date":"[^"]*","capacity":[0-9]*,"sold":[0-9]*,"held":[0-9]*' |
 		awk -F'[:,"]+' -v id="$id" '{print id, $3, $7, $9}' >>"$T/sold.txt"
 done <"$T/products"
@@ -253,7 +257,8 @@ R_HH=$(ratio "$H_H" "$P_H")
 	echo "- in-process: \`bench/booking_engine.c\`, hold_cmd + booking_cmd through writer_run from $CLIENTS threads, a"
 	echo "  fresh store each round, capacity 2e9 per night; no HTTP, no catalog read (the hold's price is given)."
 	echo "- HTTP: \`bench/booking_client.c\` (one epoll thread, $CLIENTS keep-alive connections) against \`resortd serve\`"
-	echo "  (default workers${RS_WORKERS:+ = $RS_WORKERS}, log level info to a file): POST /v1/holds, then POST /v1/bookings"
+	echo "  (default workers${RS_WORKERS:+ = $RS_WORKERS}, log level info to a file), signed in as a local admin (each request"
+	echo "  carries its Bearer token: a token-cache probe and a session read): POST /v1/holds, then POST /v1/bookings"
 	echo "  {\"hold_id\", \"payment\": {\"method\": \"desk\"}}; latency = hold sent to booking answered. Hot: a fresh night"
 	echo "  per round, capacity $HOT_CAPACITY + overbooking $HOT_OVERBOOKING."
 	echo "- PostgreSQL $PG_VER: \`bench/booking_pg.sh\`, one transaction per booking (SELECT ... FOR UPDATE, UPDATE,"

@@ -29,6 +29,8 @@
  * With BOOKING_CLIENT_SERIES=S in the environment, SERIES lines on stderr give, per S seconds
  * of start times, the bookings started and their mean and worst latency (stalls show there).
  * Exit status 1 when the connection fails or no booking was confirmed.
+ * With BENCH_AUTH=VALUE in the environment (e.g. "Bearer eyJ..."), every request carries
+ * "Authorization: VALUE" (bench/booking.sh passes the bench admin's token).
  *
  * Build (bench/booking.sh does this): cc -O2 -std=c11 -D_GNU_SOURCE bench/booking_client.c -lm
  */
@@ -55,7 +57,8 @@
 #define CONNS_MAX	 4096
 #define TARGETS_MAX	 100000
 #define ID_BYTES_MAX	 48
-#define REQ_BYTES_MAX	 512
+#define REQ_BYTES_MAX	 4096 /* a request with its Authorization header */
+#define AUTH_BYTES_MAX	 2048
 #define RESP_BYTES_MAX	 (1024 * 1024)
 #define DRAIN_S		 30
 #define ERRORS_SHOWN_MAX 5
@@ -84,6 +87,7 @@ static int n_targets;
 static struct conn conns[CONNS_MAX];
 static int n_conns, port, ep;
 static uint64_t rng = 0x2545f4914f6cdd1dULL;
+static char auth_line[AUTH_BYTES_MAX + 32]; /* "Authorization: ...\r\n" or "" */
 
 static double *lat_ms, *hold_ms, *confirm_ms; /* samples within the window */
 static double *start_s;			      /* each sample's start, from t0 */
@@ -191,9 +195,9 @@ static int flush_out(struct conn *c)
 static int send_post(struct conn *c, const char *path, const char *body, int body_len)
 {
 	int n = snprintf(c->out, sizeof(c->out),
-			 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+			 "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: application/json\r\n"
 			 "Content-Length: %d\r\n\r\n%s",
-			 path, body_len, body);
+			 path, auth_line, body_len, body);
 	if (n < 0 || (size_t)n >= sizeof(c->out))
 		return -1;
 	c->out_len = (size_t)n;
@@ -302,6 +306,15 @@ int main(int argc, char **argv)
 	    load_targets(argv[2]) != 0) {
 		fprintf(stderr, "booking_client: bad arguments or empty targets file\n");
 		return 2;
+	}
+	const char *auth = getenv("BENCH_AUTH");
+	if (auth && auth[0]) {
+		if (strlen(auth) > AUTH_BYTES_MAX || strpbrk(auth, "\r\n")) {
+			fprintf(stderr, "booking_client: BENCH_AUTH: one line of at most %d bytes\n",
+				AUTH_BYTES_MAX);
+			return 2;
+		}
+		snprintf(auth_line, sizeof(auth_line), "Authorization: %s\r\n", auth);
 	}
 	rng ^= (uint64_t)getpid() << 20;
 	ep = epoll_create1(0);

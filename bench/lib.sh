@@ -2,7 +2,13 @@
 # bench/lib.sh — what the bench scripts share; sourced after each sets T (its temp dir), PIDS
 # (the processes it starts), BIN and LOG_TAG. HTTP_TIMEOUT_S: http_get's and http_send's wait.
 # NEEDS_TOOLS: the commands the script runs, checked here; unset means "wrk nginx" (bench/run.sh,
-# bench/search.sh); bench/booking_pg.sh and bench/booking.sh set their own.
+# bench/search.sh); bench/booking_pg.sh, bench/booking.sh and bench/auth.sh set their own.
+#
+# Sign-in: every route above public needs `Authorization: Bearer TOKEN`. A script that writes
+# calls auth_add_admin DATA_DIR before its server's first start, starts the server with
+# "${AUTH_SERVE_ARGS[@]}", then auth_login PORT: http_send and http_get_auth send the token from
+# then on, wrk takes -H "$AUTH_HEADER", the C clients BENCH_AUTH="$BENCH_AUTH" in their
+# environment (never exported: measured public requests stay unauthenticated).
 
 log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -46,23 +52,108 @@ http_get() {
 	fi
 }
 
+# GET url with the bench token (auth_login) -> body on stdout; fails unless the status is 2xx.
+http_get_auth() {
+	local port=$1 path=$2 wait=${HTTP_TIMEOUT_S:-5}
+	if command -v curl >/dev/null; then
+		curl -sf --max-time "$wait" ${BENCH_TOKEN:+-H "Authorization: Bearer $BENCH_TOKEN"} \
+			"http://127.0.0.1:$port$path"
+	else
+		http_raw GET "$port" "$path" "" ""
+	fi
+}
+
+# http_raw METHOD PORT PATH CONTENT_TYPE BODY: one request over bash /dev/tcp (no curl), with
+# the bench token when there is one; the body on stdout, fails unless the status is 2xx.
+http_raw() {
+	local method=$1 port=$2 path=$3 ctype=$4 body=$5 wait=${HTTP_TIMEOUT_S:-5} resp extra=
+	[ -z "$BENCH_TOKEN" ] || extra="Authorization: Bearer $BENCH_TOKEN"$'\r\n'
+	[ -z "$ctype" ] || extra+="Content-Type: $ctype"$'\r\n'
+	exec 9<>"/dev/tcp/127.0.0.1/$port"
+	printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%sContent-Length: %d\r\n\r\n%s' \
+		"$method" "$path" "$extra" "$(printf %s "$body" | wc -c)" "$body" >&9
+	resp=$(timeout "$wait" cat <&9)
+	exec 9<&-
+	printf '%s' "$resp" | sed '1,/^\r$/d'
+	[[ $resp =~ ^HTTP/1\.[01]\ 2[0-9][0-9] ]]
+}
+
 # http_send METHOD PORT PATH [JSON]: the response body on stdout; fails (status 1) unless the
-# status is 2xx. curl when present, else bash /dev/tcp.
+# status is 2xx. Sends the bench token once auth_login has one. curl when present, else bash
+# /dev/tcp.
 http_send() {
 	local method=$1 port=$2 path=$3 body=${4-} wait=${HTTP_TIMEOUT_S:-5}
 	if command -v curl >/dev/null; then
 		curl -sf --max-time "$wait" -X "$method" -H 'Content-Type: application/json' \
+			${BENCH_TOKEN:+-H "Authorization: Bearer $BENCH_TOKEN"} \
 			${4+--data-binary "$body"} "http://127.0.0.1:$port$path"
 	else
-		local resp
-		exec 9<>"/dev/tcp/127.0.0.1/$port"
-		printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
-			"$method" "$path" "$(printf %s "$body" | wc -c)" "$body" >&9
-		resp=$(timeout "$wait" cat <&9)
-		exec 9<&-
-		printf '%s' "$resp" | sed '1,/^\r$/d'
-		[[ $resp =~ ^HTTP/1\.[01]\ 2[0-9][0-9] ]]
+		http_raw "$method" "$port" "$path" application/json "$body"
 	fi
+}
+
+# http_form PORT PATH FORM: POST of an application/x-www-form-urlencoded FORM (already
+# encoded), without credentials; the body on stdout, fails unless the status is 2xx.
+http_form() {
+	local port=$1 path=$2 form=$3 wait=${HTTP_TIMEOUT_S:-5}
+	if command -v curl >/dev/null; then
+		curl -sf --max-time "$wait" --data-binary "$form" \
+			-H 'Content-Type: application/x-www-form-urlencoded' "http://127.0.0.1:$port$path"
+	else
+		BENCH_TOKEN='' http_raw POST "$port" "$path" application/x-www-form-urlencoded "$form"
+	fi
+}
+
+# ---------------------------------------------------------------- sign-in
+# The local admin every script signs in as; its password is random per run (hex: no form
+# encoding needed). AUTH_SERVE_ARGS: serve flags so a run never outlives its token
+# (access_ttl_s' largest value, 3600 s; the default is 300 s).
+BENCH_USER=bench
+BENCH_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+# shellcheck disable=SC2034 # used by the scripts that source this file
+AUTH_SERVE_ARGS=(--access-ttl-s 3600)
+BENCH_TOKEN=
+BENCH_AUTH=
+AUTH_HEADER=
+
+# auth_user_add DATA_DIR NAME ROLE PASSWORD ITERATIONS [resortd flags...]: `resortd user add`
+# into DATA_DIR's store, the password on standard input, hashed with ITERATIONS PBKDF2 rounds
+# (what each of its logins costs). Before the server starts (the CLI opens the store itself).
+auth_user_add() {
+	local dir=$1 name=$2 role=$3 pw=$4 iter=$5
+	shift 5
+	printf '%s\n' "$pw" | "$BIN" user add "$name" --role "$role" --password-stdin \
+		--data-dir "$dir" --password-iterations "$iter" "$@" >/dev/null ||
+		die "resortd user add $name failed"
+}
+
+# auth_add_admin DATA_DIR [resortd flags...]: the bench admin (1,000 rounds: signing in is setup,
+# not what is measured).
+auth_add_admin() {
+	local dir=$1
+	shift
+	auth_user_add "$dir" "$BENCH_USER" admin "$BENCH_PASSWORD" 1000 "$@"
+}
+
+# json_field NAME: the string member NAME of the JSON on stdin.
+json_field() { grep -o "\"$1\": *\"[^\"]*\"" | head -1 | sed 's/.*"\([^"]*\)"$/\1/'; }
+
+# auth_token PORT [USER PASSWORD]: signs in with the password grant, prints the access token.
+auth_token() {
+	local port=$1 user=${2:-$BENCH_USER} pw=${3:-$BENCH_PASSWORD} tok
+	tok=$(http_form "$port" /auth/token "grant_type=password&username=$user&password=$pw" |
+		json_field access_token) || true
+	[ -n "$tok" ] || die "cannot sign in as $user on :$port (POST /auth/token)"
+	printf '%s\n' "$tok"
+}
+
+# auth_login PORT: signs the bench admin in; sets BENCH_TOKEN, BENCH_AUTH ("Bearer ...", for
+# the C clients) and AUTH_HEADER (for wrk -H).
+auth_login() {
+	BENCH_TOKEN=$(auth_token "$1") || exit 1
+	BENCH_AUTH="Bearer $BENCH_TOKEN"
+	# shellcheck disable=SC2034 # used by the scripts that source this file
+	AUTH_HEADER="Authorization: $BENCH_AUTH"
 }
 
 # A loopback port nobody listens on, below the ephemeral range (so no client socket of

@@ -30,12 +30,14 @@ LOG_TAG=bench
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-# start_resortd NAME [args...]: sets RS_PID and RS_PORT.
+# start_resortd NAME [args...]: sets RS_PID and RS_PORT. With RS_ADMIN=1, the bench admin is
+# added to its data dir first (auth_add_admin; sign in with auth_login once it listens).
 start_resortd() {
 	local name=$1
 	shift
 	mkdir -p "$T/$name"
-	"$BIN" serve --listen 127.0.0.1:0 --data-dir "$T/$name/data" "$@" \
+	[ "${RS_ADMIN:-0}" = 0 ] || auth_add_admin "$T/$name/data"
+	"$BIN" serve --listen 127.0.0.1:0 --data-dir "$T/$name/data" "${AUTH_SERVE_ARGS[@]}" "$@" \
 		2>"$T/$name/log" &
 	RS_PID=$!
 	PIDS+=("$RS_PID")
@@ -136,8 +138,11 @@ NG_RSS=$(for p in $(grep -l "^PPid:[[:space:]]*$NG_PID\$" /proc/[0-9]*/status 2>
 	awk '/^VmRSS/{print $2}' "$p"; done | awk '{s+=$1} END{print s+0}')
 
 # ---------------------------------------------------------------- (b) POST
-start_resortd post
+# POST /v1/resorts needs an admin since sign-in is enforced: each request carries the bench
+# admin's token (so it pays a token-cache probe and a session read besides the write).
+RS_ADMIN=1 start_resortd post
 RP_PID=$RS_PID RP_PORT=$RS_PORT
+auth_login "$RP_PORT"
 sleep 1
 read -r RP_IDLE_RSS RP_IDLE_HWM RP_IDLE_ANON RP_IDLE_FILE < <(rss_of "$RP_PID")
 cat >"$T/post.lua" <<'EOF'
@@ -156,7 +161,7 @@ post_run() { # post_run KEY wrk-args...
 	c0=$(metric '^resortd_writer_batch_size_count$')
 	ok0=$(metric '^resortd_http_requests_total[{].*method="POST",status="201"')
 	all0=$(metric '^resortd_http_requests_total[{].*method="POST"')
-	run_wrk "$key" -s "$T/post.lua" "$@" "http://127.0.0.1:$RP_PORT/v1/resorts"
+	run_wrk "$key" -s "$T/post.lua" -H "$AUTH_HEADER" "$@" "http://127.0.0.1:$RP_PORT/v1/resorts"
 	s1=$(metric '^resortd_writer_batch_size_sum$')
 	c1=$(metric '^resortd_writer_batch_size_count$')
 	ok1=$(metric '^resortd_http_requests_total[{].*method="POST",status="201"')
@@ -213,7 +218,8 @@ fmt0() { awk -v v="$1" 'BEGIN{printf "%\047.0f", v}' 2>/dev/null || echo "$1"; }
 	echo
 	echo "## (b) POST /v1/resorts over HTTP (durable + projected before 201; target >= 10,000 writes/s at 64 conns)"
 	echo
-	echo "\`wrk -s post.lua -d${DUR}s\`, $POST_REPS runs each, fresh server (default workers). writes/s = 201 responses"
+	echo "\`wrk -s post.lua -H 'Authorization: Bearer ...' -d${DUR}s\`, $POST_REPS runs each, fresh server (default workers),"
+	echo "signed in as a local admin (the route needs one; each request also checks the token's session). writes/s = 201 responses"
 	echo "(from /metrics) / wrk duration; mean batch = delta resortd_writer_batch_size_sum / _count."
 	echo "(wrk needs connections >= threads, so 1 connection uses -t1.)"
 	echo

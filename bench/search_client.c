@@ -16,6 +16,8 @@
  *       bytes=B total=T errors=E
  * total: the "total" member of the set's last response (facet searches), or -1.
  * Exit status 1 when a request fails at the socket level; non-200 replies count as errors.
+ * With BENCH_AUTH=VALUE in the environment (e.g. "Bearer eyJ..."), every request carries
+ * "Authorization: VALUE"; without it (bench/search.sh) requests are anonymous, as before.
  *
  * Build (bench/search.sh does this): cc -O2 -std=c11 -D_GNU_SOURCE bench/search_client.c -lm
  */
@@ -40,6 +42,7 @@
 #define ROUNDS_MAX    16
 #define LINE_BYTES    4096
 #define RESP_BYTES_MAX (64u * 1024 * 1024)
+#define AUTH_BYTES_MAX 2048
 
 struct set {
 	char label[64];
@@ -59,6 +62,7 @@ static int port;
 static int fd = -1;
 static char *buf;
 static size_t cap;
+static char auth_line[AUTH_BYTES_MAX + 32]; /* "Authorization: ...\r\n" or "" */
 
 static double now_ms(void)
 {
@@ -128,8 +132,9 @@ static const char *header(const char *end, const char *name)
  */
 static int get(const char *path, const char **body, size_t *body_len, int *close_after)
 {
-	char req[LINE_BYTES + 128];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+	char req[LINE_BYTES + AUTH_BYTES_MAX + 160];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", path,
+			 auth_line);
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -1;
 	for (int off = 0; off < n;) {
@@ -249,6 +254,15 @@ int main(int argc, char **argv)
 	if (argc != 6) {
 		fprintf(stderr, "usage: search_client PORT QUERY_FILE REPS ROUNDS SET_SECONDS\n");
 		return 2;
+	}
+	const char *auth = getenv("BENCH_AUTH");
+	if (auth && auth[0]) {
+		if (strlen(auth) > AUTH_BYTES_MAX || strpbrk(auth, "\r\n")) {
+			fprintf(stderr, "search_client: BENCH_AUTH: one line of at most %d bytes\n",
+				AUTH_BYTES_MAX);
+			return 2;
+		}
+		snprintf(auth_line, sizeof(auth_line), "Authorization: %s\r\n", auth);
 	}
 	port = atoi(argv[1]);
 	load(argv[2]);

@@ -9,7 +9,7 @@ build=(make gcc pkg-config liblmdb-dev lmdb-utils libevent-dev libssl-dev libcjs
 test=(libcmocka-dev python3 python3-pytest python3-requests python3-jsonschema python3-yaml
       clang-14 libclang-rt-14-dev debhelper dh-sequence-installsysusers fakeroot dpkg-dev lintian rpm
       systemd curl procps clang-format openssl)
-bench=(wrk nginx-light python3 postgresql-15)
+bench=(wrk nginx-light python3 postgresql-15 redis-server)
 case "$what" in
   build) want=("${build[@]}") ;;
   test) want=("${build[@]}" "${test[@]}") ;;
