@@ -167,7 +167,8 @@ void http_submit(struct http_req *req, struct command *cmd,
 /*
  * Parks the request: fn(req, arg, false) runs on its thread after timeout_ms, fn(.., true)
  * once http_req_unpark is called (from any thread), whichever comes first; after a
- * timeout an unpark still calls fn again. For waits on other threads (saga.h).
+ * timeout an unpark still calls fn again. A negative timeout_ms waits for the unpark
+ * only (for work that is bounded by its own timeouts). For waits on other threads.
  */
 void http_req_park(struct http_req *req, int timeout_ms,
 		   void (*fn)(struct http_req *req, void *arg, bool woken), void *arg);

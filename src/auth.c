@@ -391,8 +391,10 @@ int auth_bearer(struct auth *a, struct auth_cache *c, MDB_txn *txn, const char *
 	if (!(slot->exp_s > now_s && memcmp(slot->hash, hash, 32) == 0)) {
 		cJSON *claims;
 		int err = verify(a, token, now_ms, &claims, f);
-		if (err)
-			return f->field[0] = '\0', err == RSD_EIO ? err : RSD_EAUTH;
+		if (err) { /* any verification failure is a 401; the detail says which */
+			f->field[0] = '\0';
+			return err == RSD_EIO ? err : RSD_EAUTH;
+		}
 		struct principal p;
 		err = claims_principal(claims, &p, f);
 		const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");

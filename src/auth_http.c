@@ -50,6 +50,11 @@ static struct {
 static void *hasher_main(void *arg)
 {
 	(void)arg;
+	/* Made here, not at start-up: at the default cost it takes a good fraction of a second,
+	 * and no password can be checked before this thread runs anyway. */
+	if (password_hash("not a password", P.srv->config->password_iterations, P.dummy_hash,
+			  sizeof(P.dummy_hash)) != RSD_OK)
+		rsd_assert_fail("the dummy password hash", __FILE__, __LINE__);
 	pthread_mutex_lock(&P.mu);
 	for (;;) {
 		while (P.head == NULL && !P.stopping)
@@ -79,9 +84,6 @@ void auth_http_start(struct server *srv)
 	pthread_cond_init(&P.cv, NULL);
 	P.per_user = throttle_new(LOGIN_WINDOW_S, LOGIN_FAILS_PER_USER_MAX);
 	P.per_addr = throttle_new(LOGIN_WINDOW_S, LOGIN_FAILS_PER_ADDR_MAX);
-	if (password_hash("not a password", srv->config->password_iterations, P.dummy_hash,
-			  sizeof(P.dummy_hash)) != RSD_OK)
-		rsd_fatal("cannot hash a password");
 	if (pthread_create(&P.thread, NULL, hasher_main, NULL) != 0)
 		rsd_fatal("cannot start the password thread");
 	P.started = true;
@@ -244,18 +246,26 @@ static void start_session(struct http_req *req, struct login_ctx *lc, const char
 	http_submit_durable(req, &lc->sc.cmd, login_done);
 }
 
+/* The throttle's keys of a sign-in attempt: the user name tried and the client address. */
+struct attempt_keys {
+	char user[8 + USER_NAME_BYTES_MAX];
+	char addr[80];
+};
+
+static void attempt_keys(struct http_req *req, const char *user, struct attempt_keys *k)
+{
+	snprintf(k->user, sizeof(k->user), "user:%.32s", user);
+	snprintf(k->addr, sizeof(k->addr), "addr:%s", http_req_client_addr(req));
+}
+
 static void password_checked(struct http_req *req, void *arg, bool woken)
 {
 	struct pw_job *j = arg;
-	if (!woken) { /* the hash always finishes; keep waiting for it */
-		http_req_park(req, 60000, password_checked, j);
-		return;
-	}
-	char addr_key[80], user_key[48];
-	snprintf(addr_key, sizeof(addr_key), "addr:%s", http_req_client_addr(req));
-	snprintf(user_key, sizeof(user_key), "user:%s", j->user);
+	(void)woken; /* parked without a timeout: the hash always finishes */
+	struct attempt_keys k;
+	attempt_keys(req, j->user, &k);
 	if (j->ok) {
-		throttle_clear(P.per_user, user_key);
+		throttle_clear(P.per_user, k.user);
 		struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
 		session_cmd_init(&lc->sc, SESSION_LOGIN, rsd_now_ms());
 		struct principal *p = &lc->sc.who;
@@ -269,8 +279,8 @@ static void password_checked(struct http_req *req, void *arg, bool woken)
 		return;
 	}
 	uint64_t now = rsd_now_ms();
-	throttle_fail(P.per_user, user_key, now);
-	throttle_fail(P.per_addr, addr_key, now);
+	throttle_fail(P.per_user, k.user, now);
+	throttle_fail(P.per_addr, k.addr, now);
 	struct session_cmd *sc = rsd_calloc(1, sizeof(*sc));
 	session_cmd_init(sc, SESSION_LOGIN_FAILED, now);
 	snprintf(sc->user, sizeof(sc->user), "%s", j->user);
@@ -283,12 +293,11 @@ static void password_checked(struct http_req *req, void *arg, bool woken)
 /* 429 with Retry-After when either counter is over its limit. */
 static bool throttled(struct http_req *req, const char *user)
 {
-	char addr_key[80], user_key[48];
-	snprintf(addr_key, sizeof(addr_key), "addr:%s", http_req_client_addr(req));
-	snprintf(user_key, sizeof(user_key), "user:%.32s", user);
+	struct attempt_keys k;
+	attempt_keys(req, user, &k);
 	uint64_t now = rsd_now_ms();
-	int wait = throttle_wait_s(P.per_user, user_key, now);
-	int wait_addr = throttle_wait_s(P.per_addr, addr_key, now);
+	int wait = throttle_wait_s(P.per_user, k.user, now);
+	int wait_addr = throttle_wait_s(P.per_addr, k.addr, now);
 	if (wait_addr > wait)
 		wait = wait_addr;
 	if (wait == 0)
@@ -334,7 +343,7 @@ static void grant_password(struct http_req *req)
 		   session_user_get(txn, http_req_server(req)->store, user, &j->rec) == RSD_OK &&
 		   !j->rec.disabled && j->rec.role >= ROLE_STAFF;
 	store_reader_end(r);
-	http_req_park(req, 60000, password_checked, j);
+	http_req_park(req, -1, password_checked, j);
 	pthread_mutex_lock(&P.mu);
 	bool full = P.queued >= PASSWORD_JOBS_MAX;
 	if (!full) {
@@ -580,7 +589,7 @@ static void sso_start(struct http_req *req, struct sso_job *j, void (*fn)(struct
 		      void (*then)(struct http_req *, void *, bool))
 {
 	j->req = req;
-	http_req_park(req, 60000, then, j);
+	http_req_park(req, -1, then, j);
 	if (oidc_run(http_req_server(req)->oidc, fn, sso_unpark, j) != RSD_OK) {
 		http_header_add(req, "Retry-After", "1");
 		http_reply_problem(req, 503, "too many sign-ins at once; try again", NULL);
@@ -590,10 +599,7 @@ static void sso_start(struct http_req *req, struct sso_job *j, void (*fn)(struct
 static void login_ready(struct http_req *req, void *arg, bool woken)
 {
 	struct sso_job *j = arg;
-	if (!woken) { /* the IdP calls have their own timeouts; keep waiting */
-		http_req_park(req, 60000, login_ready, j);
-		return;
-	}
+	(void)woken; /* parked without a timeout: the IdP calls have their own */
 	if (j->err) {
 		free(j->url);
 		http_reply_error(req, j->err, &j->fail);
@@ -663,10 +669,7 @@ void auth_http_login(struct http_req *req)
 static void callback_ready(struct http_req *req, void *arg, bool woken)
 {
 	struct sso_job *j = arg;
-	if (!woken) {
-		http_req_park(req, 60000, callback_ready, j);
-		return;
-	}
+	(void)woken; /* parked without a timeout, as login_ready */
 	struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
 	session_cmd_init(&lc->sc, SESSION_LOGIN, rsd_now_ms());
 	if (j->err == RSD_OK)

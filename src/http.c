@@ -710,7 +710,8 @@ const char *http_req_cookie(struct http_req *req, const char *name)
 	return NULL;
 }
 
-const char *http_req_form(struct http_req *req, const char *name)
+/* The form body's pairs, decoded once per request (an unparsable body has none). */
+static struct evkeyvalq *form(struct http_req *req)
 {
 	if (!req->form_parsed) {
 		TAILQ_INIT(&req->form);
@@ -719,14 +720,18 @@ const char *http_req_form(struct http_req *req, const char *name)
 		if (evhttp_parse_query_str(text, &req->form) != 0)
 			evhttp_clear_headers(&req->form);
 	}
-	return evhttp_find_header(&req->form, name);
+	return &req->form;
+}
+
+const char *http_req_form(struct http_req *req, const char *name)
+{
+	return evhttp_find_header(form(req), name);
 }
 
 const char *http_req_form_repeated(struct http_req *req)
 {
-	http_req_form(req, "");
 	struct evkeyval *a, *b;
-	TAILQ_FOREACH (a, &req->form, next) {
+	TAILQ_FOREACH (a, form(req), next) {
 		for (b = TAILQ_NEXT(a, next); b; b = TAILQ_NEXT(b, next))
 			if (strcmp(a->key, b->key) == 0)
 				return a->key;
@@ -1158,7 +1163,7 @@ void http_req_park(struct http_req *req, int timeout_ms,
 	req->wake = event_new(req->w->base, -1, 0, park_cb, req);
 	event_priority_set(req->wake, PRIORITY_NORMAL);
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-	event_add(req->wake, &tv);
+	event_add(req->wake, timeout_ms < 0 ? NULL : &tv);
 }
 
 void http_req_unpark(struct http_req *req)

@@ -336,11 +336,10 @@ static int fetch_jwks(struct oidc *o, bool unknown_kid, struct rsd_fail *f)
 	return RSD_OK;
 }
 
-/* Appends name=value (value percent-encoded) to a query or form. */
-static void add_param(char *out, size_t cap, const char *name, const char *value)
+/* Appends value percent-encoded (RFC 3986 unreserved characters stay) to out. */
+static void append_encoded(char *out, size_t cap, const char *value)
 {
 	size_t n = strlen(out);
-	n += (size_t)snprintf(out + n, cap - n, "%s%s=", n && out[n - 1] != '?' ? "&" : "", name);
 	for (const unsigned char *p = (const unsigned char *)value; *p && n + 4 < cap; p++) {
 		bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			     (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' ||
@@ -348,6 +347,14 @@ static void add_param(char *out, size_t cap, const char *name, const char *value
 		n += (size_t)(plain ? snprintf(out + n, cap - n, "%c", *p)
 				    : snprintf(out + n, cap - n, "%%%02X", *p));
 	}
+}
+
+/* Appends name=value (value percent-encoded) to a query or form. */
+static void add_param(char *out, size_t cap, const char *name, const char *value)
+{
+	size_t n = strlen(out);
+	snprintf(out + n, cap - n, "%s%s=", n && out[n - 1] != '?' ? "&" : "", name);
+	append_encoded(out, cap, value);
 }
 
 int oidc_auth_url(struct oidc *o, const char *state, const char *nonce, const char *challenge,
@@ -410,7 +417,7 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 	int err = discover(o, f);
 	if (err)
 		return err;
-	char form[4096] = "", token_url[1024], creds[600], basic[820];
+	char form[4096] = "", token_url[1024], basic[820];
 	add_param(form, sizeof(form), "grant_type", "authorization_code");
 	add_param(form, sizeof(form), "code", code);
 	char back[640];
@@ -418,16 +425,11 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 	add_param(form, sizeof(form), "redirect_uri", back);
 	add_param(form, sizeof(form), "code_verifier", verifier);
 	/* client_secret_basic: RFC 6749 2.3.1 form-encodes id and secret first. */
-	creds[0] = '\0';
-	add_param(creds, sizeof(creds), "u", o->c->oidc_client_id);
-	char *id_enc = rsd_strndup(creds + 2, strlen(creds + 2));
-	creds[0] = '\0';
-	add_param(creds, sizeof(creds), "s", o->c->oidc_client_secret);
-	char pair[600];
-	int pn = snprintf(pair, sizeof(pair), "%s:%s", id_enc, creds + 2);
-	if (pn < 0 || pn >= (int)sizeof(pair))
-		pn = (int)sizeof(pair) - 1; /* config caps id and secret well below this */
-	free(id_enc);
+	char pair[600] = "";
+	append_encoded(pair, sizeof(pair), o->c->oidc_client_id);
+	snprintf(pair + strlen(pair), sizeof(pair) - strlen(pair), ":");
+	append_encoded(pair, sizeof(pair), o->c->oidc_client_secret);
+	int pn = (int)strlen(pair);
 	EVP_EncodeBlock((unsigned char *)basic, (const unsigned char *)pair, pn);
 	OPENSSL_cleanse(pair, sizeof(pair));
 	pthread_mutex_lock(&o->mu);

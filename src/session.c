@@ -286,6 +286,19 @@ static int put_session(MDB_txn *txn, struct store *s, const char *sid, const str
 	return RSD_OK;
 }
 
+/* Writes session sid back with header h and the JSON part of its current record v (copied
+ * first: v points into the map, which the put may change). */
+static int rewrite_header(MDB_txn *txn, struct store *s, const char *sid, const MDB_val *v,
+			  const struct session_hdr *h)
+{
+	size_t json_len = v->mv_size - SESSION_HDR_BYTES;
+	char *json = rsd_malloc(json_len + 1);
+	memcpy(json, (const char *)v->mv_data + SESSION_HDR_BYTES, json_len);
+	int err = put_session(txn, s, sid, h, json, json_len);
+	free(json);
+	return err;
+}
+
 static int put_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[32], cJSON *rec)
 {
 	char *text = cJSON_PrintUnformatted(rec);
@@ -294,11 +307,6 @@ static int put_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[3
 	int err = store_err(mdb_put(txn, s->refresh, &k, &v, 0));
 	free(text);
 	return err;
-}
-
-static int emit(struct writer_txn *wt, uint16_t type, cJSON *data)
-{
-	return writer_emit_json(wt, type, data);
 }
 
 static cJSON *audit(const struct session_cmd *sc, const char *sid)
@@ -358,12 +366,12 @@ static int apply_login(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddStringToObject(ev, "via", sc->via);
 	cJSON_AddStringToObject(ev, "role", session_role_name(sc->who.role));
 	cJSON_AddStringToObject(ev, "resort", sc->who.resort);
-	if ((err = emit(wt, EVENT_AUTH_LOGIN, ev)))
+	if ((err = writer_emit_json(wt, EVENT_AUTH_LOGIN, ev)))
 		return err;
 	if (sc->profile) {
 		cJSON *p = sc->profile;
 		sc->profile = NULL;
-		return emit(wt, EVENT_PROFILE_UPDATED, p);
+		return writer_emit_json(wt, EVENT_PROFILE_UPDATED, p);
 	}
 	return RSD_OK;
 }
@@ -381,11 +389,7 @@ static int revoke_one(MDB_txn *txn, struct store *s, const char *sid, int *count
 	if (h.revoked)
 		return RSD_OK;
 	h.revoked = 1;
-	size_t json_len = v.mv_size - SESSION_HDR_BYTES;
-	char *json = rsd_malloc(json_len + 1);
-	memcpy(json, (const char *)v.mv_data + SESSION_HDR_BYTES, json_len);
-	err = put_session(txn, s, sid, &h, json, json_len);
-	free(json);
+	err = rewrite_header(txn, s, sid, &v, &h);
 	if (err == RSD_OK)
 		(*count)++;
 	return err;
@@ -444,7 +448,8 @@ static int apply_logout(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddNumberToObject(ev, "sessions", sc->revoked_count);
 	if (sc->op == SESSION_REVOKE)
 		cJSON_AddStringToObject(ev, "by", sc->by);
-	return emit(wt, sc->op == SESSION_REVOKE ? EVENT_AUTH_REVOKED : EVENT_AUTH_LOGOUT, ev);
+	return writer_emit_json(
+		wt, sc->op == SESSION_REVOKE ? EVENT_AUTH_REVOKED : EVENT_AUTH_LOGOUT, ev);
 }
 
 /* The presented token is current: it becomes used and its successor current. */
@@ -466,12 +471,7 @@ static int rotate(struct writer_txn *wt, struct session_cmd *sc, cJSON *rec, MDB
 		return err;
 	h->gen++;
 	h->last_ms = sc->now_ms;
-	size_t json_len = sv->mv_size - SESSION_HDR_BYTES;
-	char *json = rsd_malloc(json_len + 1);
-	memcpy(json, (const char *)sv->mv_data + SESSION_HDR_BYTES, json_len);
-	err = put_session(wt->txn, wt->store, sc->who.sid, h, json, json_len);
-	free(json);
-	return err;
+	return rewrite_header(wt->txn, wt->store, sc->who.sid, sv, h);
 }
 
 static int apply_refresh(struct writer_txn *wt, struct session_cmd *sc)
@@ -504,17 +504,13 @@ static int apply_refresh(struct writer_txn *wt, struct session_cmd *sc)
 		/* Presented again after its successor was issued: stolen or replayed. The
 		 * whole family goes (OAuth 2.0 Security BCP 4.14.2). */
 		sc->reuse = true;
-		char sub[PRINCIPAL_BYTES_MAX + 1];
-		MDB_val again;
-		struct principal who;
-		err = session_get(wt->txn, wt->store, sc->who.sid, &again);
-		if (err == RSD_OK && record_principal(&again, sc->who.sid, &who) == RSD_OK) {
-			snprintf(sub, sizeof(sub), "%s", who.sub);
-			snprintf(sc->who.sub, sizeof(sc->who.sub), "%s", sub);
-		}
+		struct principal who; /* for the audit: whose family it was */
+		if (record_principal(&sv, sc->who.sid, &who) == RSD_OK)
+			snprintf(sc->who.sub, sizeof(sc->who.sub), "%s", who.sub);
 		err = revoke_one(wt->txn, wt->store, sc->who.sid, &sc->revoked_count);
 		if (err == RSD_OK)
-			err = emit(wt, EVENT_AUTH_REFRESH_REUSE, audit(sc, sc->who.sid));
+			err = writer_emit_json(wt, EVENT_AUTH_REFRESH_REUSE,
+					       audit(sc, sc->who.sid));
 	}
 	cJSON_Delete(rec);
 	return err;
@@ -526,7 +522,7 @@ static int apply_login_failed(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddStringToObject(ev, "user", sc->user);
 	cJSON_AddStringToObject(ev, "ip", sc->ip);
 	cJSON_AddStringToObject(ev, "reason", sc->reason);
-	return emit(wt, EVENT_AUTH_LOGIN_FAILED, ev);
+	return writer_emit_json(wt, EVENT_AUTH_LOGIN_FAILED, ev);
 }
 
 static int apply_user(struct writer_txn *wt, struct session_cmd *sc)
@@ -558,7 +554,7 @@ static int apply_user(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddStringToObject(ev, "resort", sc->rec.resort);
 	cJSON_AddBoolToObject(ev, "disabled", sc->rec.disabled);
 	cJSON_AddNumberToObject(ev, "sessions_revoked", sc->revoked_count);
-	return emit(wt, EVENT_USER_CHANGED, ev);
+	return writer_emit_json(wt, EVENT_USER_CHANGED, ev);
 }
 
 static int session_apply(struct writer_txn *wt, struct command *cmd)
