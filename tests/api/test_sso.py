@@ -42,7 +42,7 @@ PW = "correct horse 1"
 def idp(tmp_path_factory):
     """One provider for the module (its redirect_uris follow each test's server)."""
     op = OidcProvider(tmp_path_factory.mktemp("idp"))
-    op.start(timeout=60)
+    op.start()
     yield op
     op.close()
 
@@ -420,7 +420,7 @@ def test_sso_survives_an_idp_key_rotation(make_server, idp):
 
 def test_idp_outage_keeps_local_sessions_and_fails_sso_clearly(make_server, tmp_path):
     op = OidcProvider(tmp_path / "idp-outage")
-    op.start(timeout=60)
+    op.start()
     try:
         data = tmp_path / "outage-data"
         data.mkdir()
@@ -468,7 +468,7 @@ def test_idp_outage_keeps_local_sessions_and_fails_sso_clearly(make_server, tmp_
         body = problem(req(cold, "GET", "/auth/login"), 502)
         assert "identity provider" in body["detail"], body
 
-        op.start(timeout=60)
+        op.start()
         after, _ = sso_login(srv, op, "guest1")
         assert whoami(srv, after["access_token"])["role"] == "guest"
     finally:

@@ -134,8 +134,11 @@ class OidcProvider:
 
     # -- process ---------------------------------------------------------------------------
 
-    def start(self, timeout=20):
-        """Starts the provider (again): the first start picks a free port, later ones reuse it."""
+    def start(self, timeout=120):
+        """Starts the provider (again): the first start picks a free port, later ones reuse it.
+
+        The timeout is only a deadline, so it is generous: a start takes 0.5 s here, but one took
+        over 20 s on CI (the 13th start of a run; cause not found, it printed nothing)."""
         if self.running:
             return self
         cmd = [node_binary(), PROVIDER_JS, "--dir", self.dir, "--port", str(self.port or 0),
@@ -176,7 +179,8 @@ class OidcProvider:
             if self.port and "EADDRINUSE" in tail and attempt < 49:
                 time.sleep(0.1)
                 continue
-            raise RuntimeError("oidc-provider did not start:\n" + tail)
+            raise RuntimeError(f"oidc-provider did not start in {timeout} s "
+                               f"(load average {os.getloadavg()}):\n" + tail)
         self.proc, self._reader = proc, reader
         self.port, self.issuer = result["port"], result["issuer"]
         return self

@@ -99,8 +99,15 @@ const ACCOUNTS = {
 };
 
 function newSigningKey() {
-  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwk = privateKey.export({ format: 'jwk' });
+  // The key comes out as PEM and is exported from a new KeyObject: Debian 12's Node 18 deadlocks
+  // now and then (1 start in ~40) when the garbage collector frees the key generation job while
+  // its own KeyObject is being exported to a JWK (both take the same mutex).
+  const { privateKey: pem } = crypto.generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const jwk = crypto.createPrivateKey(pem).export({ format: 'jwk' });
   const stamp = new Date().toISOString().replace(/[-:.]/g, '');
   const kid = `rs256-${stamp}-${crypto.randomBytes(4).toString('hex')}`;
   return { kid, use: 'sig', alg: 'RS256', ...jwk };
