@@ -12,13 +12,14 @@
  * reset read transaction: a fresh snapshot), the check, store_reader_end (resets it);
  * AUTH_ENGINE_BATCH > 1 puts that many checks in one snapshot instead. Random sessions
  * (xorshift over the N ids). Cases:
- *   check:       session_check(txn, store, sid, NULL, &lim, now_ms, NULL, &f), what
+ *   check:       session_check(txn, store, sid, NULL, &lim, now_ms, NULL, NULL, &f), what
  *                auth_bearer does after its cache hit;
  *   bearer:      auth_bearer with an ES256 access token signed by auth_sign_access for the
  *                session (auth_open over the store: config_defaults + data_dir + public_url),
  *                one auth_cache per thread (as per worker), tokens chosen so each has a
- *                cache slot of its own (the slot formula of auth.c: SHA-256 bytes 0..2 mod
- *                TOKEN_CACHE_SLOTS) and the cache warmed first: SHA-256 + probe + check;
+ *                cache slot of its own (auth_cache_slot) and the cache warmed first: probe,
+ *                compare, and no session read, as nothing is committed meanwhile (a worker
+ *                between writes; the check case is what a write in between adds);
  *   bearer_miss: auth_bearer on pairs of tokens sharing a slot, alternately, so every call
  *                misses: the ES256 verification (once per token and worker in the server)
  *                + the check;
@@ -55,7 +56,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
 
 #include "auth.h"
 #include "config.h"
@@ -148,14 +148,6 @@ static void *setup_main(void *arg)
 	return NULL;
 }
 
-/* The token-cache slot auth_bearer probes for token (auth.c). */
-static unsigned slot_of(const char *token)
-{
-	unsigned char h[32];
-	SHA256((const unsigned char *)token, strlen(token), h);
-	return (h[0] | (unsigned)h[1] << 8 | (unsigned)h[2] << 16) % TOKEN_CACHE_SLOTS;
-}
-
 /* Signs a token per session; picks one token per cache slot (hits) and colliding pairs. */
 static int make_tokens(size_t *token_bytes)
 {
@@ -176,7 +168,7 @@ static int make_tokens(size_t *token_bytes)
 			return -1;
 		}
 		bytes += strlen(tokens[i]);
-		unsigned s = slot_of(tokens[i]);
+		unsigned s = auth_cache_slot(tokens[i]);
 		if (owner[s] < 0) {
 			owner[s] = i;
 			hit_idx[n_hit++] = i;
@@ -218,7 +210,8 @@ static void lat_push(struct worker *wk, uint64_t ns)
 }
 
 /* One check of session i (or of token i) in txn; for sign, a token for session i. */
-static int one(struct worker *wk, struct auth_cache *cache, MDB_txn *txn, int i, uint64_t now)
+static int one(struct worker *wk, struct auth_cache *cache, struct store_reader *r, MDB_txn *txn,
+	       int i, uint64_t now)
 {
 	struct rsd_fail f = {0};
 	int err;
@@ -230,10 +223,10 @@ static int one(struct worker *wk, struct auth_cache *cache, MDB_txn *txn, int i,
 			snprintf(f.detail, sizeof(f.detail), "auth_sign_access failed");
 		free(tok);
 	} else if (wk->which == CASE_CHECK) {
-		err = session_check(txn, &store, sids[i], NULL, &lim, now, NULL, &f);
+		err = session_check(txn, &store, sids[i], NULL, &lim, now, NULL, NULL, &f);
 	} else {
 		struct principal who;
-		err = auth_bearer(auth, cache, txn, tokens[i], now, &who, &f);
+		err = auth_bearer(auth, cache, r, tokens[i], now, &who, &f);
 	}
 	if (err) {
 		wk->errors++;
@@ -251,10 +244,8 @@ static void *worker_main(void *arg)
 	uint64_t pair_k = xorshift(&wk->rng) % (uint64_t)(n_miss ? n_miss : 1);
 	int pair_side = 0;
 	if (wk->which == CASE_BEARER) { /* warm this thread's cache: every hit token once */
-		MDB_txn *txn = store_reader_begin(&r);
-		for (int k = 0; txn && k < n_hit; k++)
-			one(wk, cache, txn, hit_idx[k], rsd_now_ms());
-		store_reader_end(&r);
+		for (int k = 0; k < n_hit; k++)
+			one(wk, cache, &r, NULL, hit_idx[k], rsd_now_ms());
 		wk->errors = 0;
 	}
 	atomic_fetch_add(&ready_count, 1);
@@ -264,8 +255,9 @@ static void *worker_main(void *arg)
 	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
 		bool timed = n % LAT_EVERY == 0;
 		uint64_t t0 = timed ? rsd_mono_ns() : 0;
-		MDB_txn *txn = wk->which == CASE_SIGN ? NULL : store_reader_begin(&r);
-		if (txn == NULL && wk->which != CASE_SIGN) {
+		/* auth_bearer begins and ends its own snapshot, when it needs one */
+		MDB_txn *txn = wk->which == CASE_CHECK ? store_reader_begin(&r) : NULL;
+		if (txn == NULL && wk->which == CASE_CHECK) {
 			wk->errors++;
 			break;
 		}
@@ -282,7 +274,7 @@ static void *worker_main(void *arg)
 				if ((pair_side ^= 1) == 0)
 					pair_k = (pair_k + 1) % (uint64_t)n_miss;
 			}
-			one(wk, cache, txn, i, now);
+			one(wk, cache, &r, txn, i, now);
 		}
 		store_reader_end(&r);
 		if (timed)

@@ -52,14 +52,19 @@ const unsigned char *auth_login_key(const struct auth *a);
 
 /*
  * Authenticates an access token: verified (signature, alg, iss, aud, exp, iat) once and
- * then cached until its exp; its session checked in txn every time. Fills out.
+ * then cached until its exp. Its session is read through r (begun and ended here) unless
+ * nothing at all was committed since this worker last found it live and it has not run out
+ * of time since, so a revocation or logout applies to the next request. Fills out.
  * Errors: RSD_EAUTH with f saying why (never echoing the token), RSD_EIO.
  */
-int auth_bearer(struct auth *a, struct auth_cache *c, MDB_txn *txn, const char *token,
+int auth_bearer(struct auth *a, struct auth_cache *c, struct store_reader *r, const char *token,
 		uint64_t now_ms, struct principal *out, struct rsd_fail *f);
 
+/* The token cache slot token takes (for benchmarks that pick colliding tokens). */
+unsigned auth_cache_slot(const char *token);
+
 /* Authenticates the session cookie's value "SID.SECRET". Errors: as auth_bearer. */
-int auth_cookie(struct auth *a, MDB_txn *txn, const char *value, uint64_t now_ms,
+int auth_cookie(struct auth *a, struct store_reader *r, const char *value, uint64_t now_ms,
 		struct principal *out, struct rsd_fail *f);
 
 /* Signs an access token for p, valid from now for access_ttl_s. *out: caller frees.

@@ -63,12 +63,14 @@ void session_hash(const char *text, unsigned char out[32]);
 /*
  * Checks that session sid is live at now_ms: it exists, is not revoked, and neither its
  * idle nor its absolute lifetime has run out. When cookie_secret is not NULL, it must be
- * the session's cookie secret. When who is not NULL it is filled from the session.
+ * the session's cookie secret. When who is not NULL it is filled from the session. When
+ * until_ms is not NULL it is set to the instant the session runs out of time (idle or
+ * absolute), so a caller may reuse the verdict before then while nothing is committed.
  * Errors: RSD_EAUTH with f saying why, RSD_EIO.
  */
 int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *cookie_secret,
 		  const struct session_limits *lim, uint64_t now_ms, struct principal *who,
-		  struct rsd_fail *f);
+		  uint64_t *until_ms, struct rsd_fail *f);
 
 /* The session that refresh token hash belongs to (a read, before signing the next access
  * token). Errors: RSD_EAUTH (unknown token or dead session), RSD_EIO. */

@@ -94,6 +94,10 @@ void store_reader_end(struct store_reader *r);
 /* Aborts the transaction for good (worker exit). */
 void store_reader_close(struct store_reader *r);
 
+/* The id of the latest committed write transaction, by any process: read from LMDB's meta
+ * pages without a transaction or a lock. Equal ids mean nothing was committed between. */
+uint64_t store_last_txnid(struct store *s);
+
 /*
  * The expiry index: (ms, kind, id) keys the sweeper walks in time order. Writer thread.
  * Errors: RSD_EFULL, RSD_EIO (a missing entry is not an error for del).

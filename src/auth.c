@@ -4,13 +4,14 @@
  * Threads: the ring of keys is shared by the workers and replaced when a rotation is
  * seen, under a read-write lock (verification holds it for reading). The token cache is
  * per worker and needs no lock. Invariant: a cache entry was verified by jose_verify with
- * the claims checked at insertion and is used only before its exp.
+ * the claims checked at insertion and is used only before its exp; its session's verdict
+ * is reused only while LMDB's last committed transaction id is the one it was read at
+ * (any commit, by any process, may have revoked it) and before the session runs out of time.
  */
 #include "auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -33,9 +34,14 @@ struct auth {
 	_Atomic uint64_t checked_ms; /* when meta's current kid was last compared */
 };
 
+/* A verified token, and the last time its session was found live. The token itself is
+ * kept and compared (in constant time): hashing it cost more than the rest of the check. */
 struct cache_slot {
-	unsigned char hash[32];
-	uint64_t exp_s;
+	uint64_t exp_s;		/* the token's exp; 0: empty */
+	uint64_t checked_txnid; /* LMDB's last commit when the session was last read */
+	uint64_t live_until_ms; /* ... and when that reading runs out of time */
+	size_t len;
+	char token[TOKEN_CACHE_BYTES];
 	struct principal who;
 };
 
@@ -379,43 +385,98 @@ static int verify(struct auth *a, const char *token, uint64_t now_ms, cJSON **cl
 	return err;
 }
 
-int auth_bearer(struct auth *a, struct auth_cache *c, MDB_txn *txn, const char *token,
-		uint64_t now_ms, struct principal *out, struct rsd_fail *f)
+/* The slot of a token: from its signature's bytes, which nobody without the key chooses. */
+static unsigned slot_index(const char *token, size_t len)
 {
-	unsigned char hash[32];
-	SHA256((const unsigned char *)token, strnlen(token, JOSE_BYTES_MAX + 1), hash);
-	struct cache_slot *slot =
-		&c->slots[(hash[0] | (unsigned)hash[1] << 8 | (unsigned)hash[2] << 16) %
-			  TOKEN_CACHE_SLOTS];
-	uint64_t now_s = now_ms / 1000;
-	if (!(slot->exp_s > now_s && memcmp(slot->hash, hash, 32) == 0)) {
-		cJSON *claims;
-		int err = verify(a, token, now_ms, &claims, f);
-		if (err) { /* any verification failure is a 401; the detail says which */
-			f->field[0] = '\0';
-			return err == RSD_EIO ? err : RSD_EAUTH;
-		}
-		struct principal p;
-		err = claims_principal(claims, &p, f);
-		const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
-		uint64_t exp_s = (uint64_t)exp->valuedouble;
-		cJSON_Delete(claims);
-		if (err)
-			return err;
-		memcpy(slot->hash, hash, 32);
-		slot->exp_s = exp_s;
-		slot->who = p;
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a over 16 bytes near the end */
+	for (size_t i = len > 18 ? len - 18 : 0; i + 2 < len; i++)
+		h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+	return (unsigned)(h % TOKEN_CACHE_SLOTS);
+}
+
+unsigned auth_cache_slot(const char *token)
+{
+	return slot_index(token, strnlen(token, JOSE_BYTES_MAX + 1));
+}
+
+/* Whether a and b (n bytes each) are equal, in time that depends on n only: 8 bytes a step
+ * (CRYPTO_memcmp goes byte by byte, and this runs on every signed-in request). */
+static bool same_bytes(const char *a, const char *b, size_t n)
+{
+	uint64_t diff = 0, x, y;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		diff |= x ^ y;
 	}
-	struct session_limits lim;
-	auth_limits(a, &lim);
-	int err = session_check(txn, a->store, slot->who.sid, NULL, &lim, now_ms, NULL, f);
+	for (; i < n; i++)
+		diff |= (uint64_t)((unsigned char)a[i] ^ (unsigned char)b[i]);
+	return diff == 0;
+}
+
+/* Verifies token and fills slot with its principal (and the token, when it fits). */
+static int admit(struct auth *a, struct cache_slot *slot, const char *token, size_t len,
+		 uint64_t now_ms, struct rsd_fail *f)
+{
+	cJSON *claims;
+	int err = verify(a, token, now_ms, &claims, f);
+	if (err) { /* any verification failure is a 401; the detail says which */
+		f->field[0] = '\0';
+		return err == RSD_EIO ? err : RSD_EAUTH;
+	}
+	slot->exp_s = 0; /* empty until filled */
+	err = claims_principal(claims, &slot->who, f);
+	const cJSON *exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
+	uint64_t exp_s = (uint64_t)exp->valuedouble;
+	cJSON_Delete(claims);
 	if (err)
 		return err;
+	slot->len = len < TOKEN_CACHE_BYTES ? len : 0;
+	memcpy(slot->token, token, slot->len);
+	slot->exp_s = exp_s;
+	slot->checked_txnid = 0;
+	slot->live_until_ms = 0;
+	return RSD_OK;
+}
+
+int auth_bearer(struct auth *a, struct auth_cache *c, struct store_reader *r, const char *token,
+		uint64_t now_ms, struct principal *out, struct rsd_fail *f)
+{
+	size_t len = strnlen(token, JOSE_BYTES_MAX + 1);
+	struct cache_slot *slot = &c->slots[slot_index(token, len)];
+	struct cache_slot uncached; /* a token too long to keep: verified every time */
+	bool hit = slot->exp_s > now_ms / 1000 && slot->len == len &&
+		   same_bytes(slot->token, token, len);
+	if (!hit) {
+		if (len >= TOKEN_CACHE_BYTES)
+			slot = &uncached;
+		int err = admit(a, slot, token, len, now_ms, f);
+		if (err)
+			return err;
+	}
+	/* Read before the snapshot: a commit in between makes the next request check again. */
+	uint64_t txnid = store_last_txnid(a->store);
+	if (txnid == 0 || slot->checked_txnid != txnid || now_ms >= slot->live_until_ms) {
+		MDB_txn *txn = store_reader_begin(r);
+		if (txn == NULL)
+			return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
+		struct session_limits lim;
+		auth_limits(a, &lim);
+		uint64_t until;
+		int err = session_check(txn, a->store, slot->who.sid, NULL, &lim, now_ms, NULL,
+					&until, f);
+		store_reader_end(r);
+		if (err)
+			return err;
+		slot->checked_txnid = txnid;
+		slot->live_until_ms = until;
+	}
 	*out = slot->who;
 	return RSD_OK;
 }
 
-int auth_cookie(struct auth *a, MDB_txn *txn, const char *value, uint64_t now_ms,
+int auth_cookie(struct auth *a, struct store_reader *r, const char *value, uint64_t now_ms,
 		struct principal *out, struct rsd_fail *f)
 {
 	const char *dot = strchr(value, '.');
@@ -427,7 +488,12 @@ int auth_cookie(struct auth *a, MDB_txn *txn, const char *value, uint64_t now_ms
 	sid[SESSION_ID_BYTES] = '\0';
 	struct session_limits lim;
 	auth_limits(a, &lim);
-	return session_check(txn, a->store, sid, dot + 1, &lim, now_ms, out, f);
+	MDB_txn *txn = store_reader_begin(r);
+	if (txn == NULL)
+		return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
+	int err = session_check(txn, a->store, sid, dot + 1, &lim, now_ms, out, NULL, f);
+	store_reader_end(r);
+	return err;
 }
 
 static void mac_b64(const unsigned char key[32], const char *text, char out[44])

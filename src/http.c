@@ -752,16 +752,9 @@ int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f
 		return RSD_OK;
 	if (authz && strncasecmp(authz, "Bearer ", 7) != 0)
 		return rsd_failf(f, RSD_EAUTH, "", "only Bearer credentials are accepted");
-	MDB_txn *txn = store_reader_begin(&req->w->state);
-	if (txn == NULL)
-		return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
-	int err;
-	if (authz)
-		err = auth_bearer(a, req->w->auth_cache, txn, authz + 7, rsd_now_ms(), &req->who,
-				  f);
-	else
-		err = auth_cookie(a, txn, session, rsd_now_ms(), &req->who, f);
-	store_reader_end(&req->w->state);
+	int err = authz ? auth_bearer(a, req->w->auth_cache, &req->w->state, authz + 7,
+				      rsd_now_ms(), &req->who, f)
+			: auth_cookie(a, &req->w->state, session, rsd_now_ms(), &req->who, f);
 	if (err)
 		memset(&req->who, 0, sizeof(req->who));
 	*cookie = authz == NULL;

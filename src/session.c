@@ -164,7 +164,7 @@ static int live(const struct session_hdr *h, const struct session_limits *lim, u
 
 int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *cookie_secret,
 		  const struct session_limits *lim, uint64_t now_ms, struct principal *who,
-		  struct rsd_fail *f)
+		  uint64_t *until_ms, struct rsd_fail *f)
 {
 	MDB_val v;
 	int err = session_get(txn, s, sid, &v);
@@ -183,6 +183,10 @@ int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *co
 	}
 	if (who && record_principal(&v, sid, who))
 		return rsd_failf(f, RSD_EIO, "", "cannot read the session");
+	if (until_ms) {
+		uint64_t max_end = h.created_ms + lim->max_ms, idle_end = h.last_ms + lim->idle_ms;
+		*until_ms = max_end < idle_end ? max_end : idle_end;
+	}
 	return RSD_OK;
 }
 
@@ -210,7 +214,7 @@ int session_of_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[3
 	char sid[SESSION_ID_BYTES + 1];
 	snprintf(sid, sizeof(sid), "%s", jstr(rec, "sid"));
 	cJSON_Delete(rec);
-	return session_check(txn, s, sid, NULL, lim, now_ms, who, f);
+	return session_check(txn, s, sid, NULL, lim, now_ms, who, NULL, f);
 }
 
 /* --- users --- */

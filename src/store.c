@@ -223,6 +223,12 @@ void store_reader_end(struct store_reader *r)
 	r->active = 0;
 }
 
+uint64_t store_last_txnid(struct store *s)
+{
+	MDB_envinfo info;
+	return mdb_env_info(s->env, &info) ? 0 : (uint64_t)info.me_last_txnid;
+}
+
 void store_reader_close(struct store_reader *r)
 {
 	if (r->txn)

@@ -179,7 +179,7 @@ static int check(struct fixture *fx, const char *sid, const char *cookie, uint64
 	assert_int_equal(mdb_txn_begin(fx->store.env, NULL, MDB_RDONLY, &txn), 0);
 	struct rsd_fail f;
 	memset(&f, 0, sizeof(f));
-	int err = session_check(txn, &fx->store, sid, cookie, &LIM, now_ms, who, &f);
+	int err = session_check(txn, &fx->store, sid, cookie, &LIM, now_ms, who, NULL, &f);
 	if (err)
 		assert_true(f.detail[0] != '\0');
 	mdb_txn_abort(txn);

@@ -1,0 +1,223 @@
+/*
+ * Unit tests for auth.c's bearer path against a real LMDB in a temporary directory: an
+ * access token signed by auth_sign_access for a session made through the writer, then
+ * auth_bearer as a worker calls it. What is tested is the per-worker cache: a token is
+ * verified once, and its session's verdict is reused only while nothing is committed and
+ * the session has time left, so a revocation applies to the very next request, a session
+ * still runs out of time while the cache holds it, and a token too long to keep works too.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "config.h"
+#include "session.h"
+#include "store.h"
+#include "testutil.h"
+#include "writer.h"
+
+struct fixture {
+	char dir[64];
+	struct config config;
+	struct store store;
+	struct writer *writer;
+	struct auth *auth;
+	struct auth_cache *cache;
+	struct store_reader reader;
+	struct session_limits lim;
+	uint64_t t0; /* ms: the login of every test */
+};
+
+static int open_fixture(void **state, const char *public_url)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	tmpdir_make(fx->dir, sizeof(fx->dir));
+	config_defaults(&fx->config);
+	char why[256];
+	struct rsd_fail f;
+	if (config_set(&fx->config, "public_url", public_url, "test", why, sizeof(why)) ||
+	    store_open(&fx->store, fx->dir, 64u << 20, "w1", &f) != RSD_OK ||
+	    writer_start(&fx->writer, &fx->store, NULL, NULL) != RSD_OK ||
+	    auth_open(&fx->auth, &fx->config, &fx->store, fx->writer, &f) != RSD_OK)
+		return -1;
+	auth_limits(fx->auth, &fx->lim);
+	fx->cache = auth_cache_new();
+	fx->reader.store = &fx->store;
+	fx->t0 = rsd_now_ms();
+	*state = fx;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return open_fixture(state, "https://resort.example");
+}
+
+/* An issuer so long that the access token does not fit a cache slot. */
+static int setup_long_issuer(void **state)
+{
+	char url[sizeof(((struct config *)0)->public_url)];
+	int n = snprintf(url, sizeof(url), "https://resort.example/");
+	memset(url + n, 'p', sizeof(url) - (size_t)n - 1);
+	url[sizeof(url) - 1] = '\0';
+	return open_fixture(state, url);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	store_reader_close(&fx->reader);
+	auth_cache_free(fx->cache);
+	auth_free(fx->auth);
+	writer_free(fx->writer);
+	store_close(&fx->store);
+	tmpdir_remove(fx->dir);
+	free(fx);
+	return 0;
+}
+
+/* Logs sub in through the writer at now_ms and signs its access token (caller frees). */
+static char *login(struct fixture *fx, const char *sub, uint64_t now_ms, struct principal *who)
+{
+	struct session_cmd sc;
+	session_cmd_init(&sc, SESSION_LOGIN, now_ms);
+	sc.lim = fx->lim;
+	snprintf(sc.who.sub, sizeof(sc.who.sub), "%s", sub);
+	session_new_id(sc.who.sid);
+	sc.who.role = ROLE_STAFF;
+	snprintf(sc.who.resort, sizeof(sc.who.resort), "%s", "rs_alpine");
+	snprintf(sc.who.name, sizeof(sc.who.name), "Name of %s", sub);
+	snprintf(sc.via, sizeof(sc.via), "%s", "oidc");
+	char token[SESSION_TOKEN_BYTES + 1], cookie[SESSION_TOKEN_BYTES + 1];
+	session_new_token(token);
+	session_new_token(cookie);
+	session_hash(token, sc.token_hash);
+	session_hash(cookie, sc.cookie_hash);
+	sc.access = strdup("access-login");
+	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
+	*who = sc.who;
+	session_cmd_release(&sc);
+	char *access = NULL;
+	assert_int_equal(auth_sign_access(fx->auth, who, now_ms, &access), RSD_OK);
+	return access;
+}
+
+static int bearer(struct fixture *fx, const char *token, uint64_t now_ms, struct principal *out)
+{
+	struct rsd_fail f;
+	memset(&f, 0, sizeof(f));
+	memset(out, 0, sizeof(*out));
+	int err = auth_bearer(fx->auth, fx->cache, &fx->reader, token, now_ms, out, &f);
+	if (err)
+		assert_true(f.detail[0] != '\0');
+	return err;
+}
+
+static void logout(struct fixture *fx, const struct principal *who)
+{
+	struct session_cmd sc;
+	session_cmd_init(&sc, SESSION_LOGOUT, rsd_now_ms());
+	snprintf(sc.who.sub, sizeof(sc.who.sub), "%s", who->sub);
+	snprintf(sc.who.sid, sizeof(sc.who.sid), "%s", who->sid);
+	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
+	assert_int_equal(sc.revoked_count, 1);
+	session_cmd_release(&sc);
+}
+
+static void test_the_principal_comes_from_the_token(void **state)
+{
+	struct fixture *fx = *state;
+	struct principal who, got;
+	char *token = login(fx, "staff:alice", fx->t0, &who);
+	for (int i = 0; i < 3; i++) { /* verified, then from the cache */
+		assert_int_equal(bearer(fx, token, fx->t0 + 1000, &got), RSD_OK);
+		assert_string_equal(got.sub, "staff:alice");
+		assert_string_equal(got.sid, who.sid);
+		assert_string_equal(got.resort, "rs_alpine");
+		assert_int_equal(got.role, ROLE_STAFF);
+	}
+	/* One byte changed (in the signature) is another token: refused, cache or not. */
+	size_t n = strlen(token);
+	token[n - 5] = token[n - 5] == 'A' ? 'B' : 'A';
+	assert_int_equal(bearer(fx, token, fx->t0 + 1000, &got), RSD_EAUTH);
+	assert_string_equal(got.sub, "");
+	free(token);
+}
+
+/* Nothing is committed between the reads: the verdict is reused, yet time still counts. */
+static void test_a_cached_session_still_runs_out_of_time(void **state)
+{
+	struct fixture *fx = *state;
+	struct principal who, got;
+	/* The least idle limit, 60 s: within the access token's 300 s. */
+	fx->config.session_idle_s = 60;
+	auth_limits(fx->auth, &fx->lim);
+	char *token = login(fx, "staff:bob", fx->t0, &who);
+	uint64_t idle_end = fx->t0 + 60 * 1000;
+	assert_int_equal(bearer(fx, token, fx->t0 + 1000, &got), RSD_OK);
+	assert_int_equal(bearer(fx, token, idle_end - 1, &got), RSD_OK);
+	assert_int_equal(bearer(fx, token, idle_end, &got), RSD_EAUTH);
+	assert_int_equal(bearer(fx, token, idle_end + 1000, &got), RSD_EAUTH);
+	free(token);
+}
+
+static void test_a_logout_applies_to_the_next_request(void **state)
+{
+	struct fixture *fx = *state;
+	struct principal a, b, got;
+	char *ta = login(fx, "staff:carol", fx->t0, &a);
+	char *tb = login(fx, "staff:dave", fx->t0, &b);
+	uint64_t now = fx->t0 + 1000;
+	assert_int_equal(bearer(fx, ta, now, &got), RSD_OK);
+	assert_int_equal(bearer(fx, tb, now, &got), RSD_OK);
+	/* An unrelated commit: both are read again, and both still hold. */
+	struct principal c;
+	free(login(fx, "staff:erin", fx->t0, &c));
+	assert_int_equal(bearer(fx, ta, now, &got), RSD_OK);
+	assert_int_equal(bearer(fx, tb, now, &got), RSD_OK);
+	logout(fx, &a);
+	assert_int_equal(bearer(fx, ta, now, &got), RSD_EAUTH);
+	assert_int_equal(bearer(fx, ta, now, &got), RSD_EAUTH);
+	assert_int_equal(bearer(fx, tb, now, &got), RSD_OK);
+	assert_string_equal(got.sub, "staff:dave");
+	free(ta);
+	free(tb);
+}
+
+static void test_a_token_too_long_to_keep(void **state)
+{
+	struct fixture *fx = *state;
+	struct principal who, got;
+	char *token = login(fx, "staff:frank", fx->t0, &who);
+	assert_true(strlen(token) >= TOKEN_CACHE_BYTES);
+	uint64_t now = fx->t0 + 1000;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(bearer(fx, token, now, &got), RSD_OK);
+		assert_string_equal(got.sub, "staff:frank");
+		assert_string_equal(got.sid, who.sid);
+	}
+	logout(fx, &who);
+	assert_int_equal(bearer(fx, token, now, &got), RSD_EAUTH);
+	free(token);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_the_principal_comes_from_the_token, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_a_cached_session_still_runs_out_of_time, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_a_logout_applies_to_the_next_request, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_a_token_too_long_to_keep, setup_long_issuer,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
