@@ -67,6 +67,13 @@ unsigned auth_cache_slot(const char *token);
 int auth_cookie(struct auth *a, struct store_reader *r, const char *value, uint64_t now_ms,
 		struct principal *out, struct rsd_fail *f);
 
+/* Signs claims (not consumed) for a verifier that caches /.well-known/jwks.json (the IdP,
+ * checking the OpenID client's private_key_jwt assertions): with the newest key made at least
+ * KEY_PUBLISH_LEAD_S ago, so that a `keys rotate` does not fail sign-in until the IdP looks
+ * again; with the oldest key while none is that old. *out: caller frees.
+ * Errors: RSD_EINTERNAL. */
+int auth_sign_published(struct auth *a, const cJSON *claims, uint64_t now_ms, char **out);
+
 /* Signs an access token for p, valid from now for access_ttl_s. *out: caller frees.
  * Errors: RSD_EINTERNAL. */
 int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms, char **out);

@@ -49,10 +49,12 @@ struct config {
 	char oidc_issuer[512]; /* "" : no single sign-on (local staff logins only) */
 	char oidc_client_id[256];
 	char oidc_client_secret[256];
-	char oidc_ca_file[1024]; /* "" : the system's trust store */
+	int oidc_private_key_jwt; /* oidc_client_auth: 1 private_key_jwt, 0 client_secret_basic */
+	char oidc_ca_file[1024];  /* "" : the system's trust store */
 	char oidc_scopes[256];
 	char oidc_role_map[1024]; /* "group=role,group=role" */
 	int oidc_leeway_s;
+	int oidc_probe_s;
 	/* Where each key's value came from, indexed like the key table: for error messages. */
 	char origin[CONFIG_KEYS_MAX][CONFIG_ORIGIN_BYTES_MAX];
 };

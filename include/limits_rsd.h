@@ -109,7 +109,8 @@
 #define TOKEN_CACHE_BYTES	 1024  /* a longer token is verified on every request */
 #define KEY_CHECK_INTERVAL_MS	 1000  /* how often a rotated signing key is looked for */
 #define KEY_RETIRED_KEEP_S	 86400 /* a retired key verifies tokens this long */
-#define LOGIN_WINDOW_S		 900   /* failed logins are counted over this window */
+#define KEY_PUBLISH_LEAD_S	 300 /* what others verify is signed with a key published this long */
+#define LOGIN_WINDOW_S		 900 /* failed logins are counted over this window */
 #define LOGIN_FAILS_PER_USER_MAX 5
 #define LOGIN_FAILS_PER_ADDR_MAX 20
 #define THROTTLE_SLOTS		 4096

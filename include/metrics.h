@@ -8,6 +8,7 @@
 #define RSD_METRICS_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct metrics;
@@ -34,6 +35,11 @@ struct metrics_gauges {
 	const struct projector_stats *projector;
 	const struct booking_stats *bookings;
 	const struct saga_stats *saga;
+	/* The identity provider, when one is configured (oidc_status) */
+	bool idp_configured;
+	int idp_reachable; /* 1, 0, or -1: not known yet */
+	uint64_t idp_failures;
+	uint64_t idp_checked_ms;
 };
 
 /* Renders everything as Prometheus text; *out is malloc'ed, the caller frees. */

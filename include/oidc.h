@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "rsd.h"
 #include "session.h"
@@ -32,13 +33,17 @@
 #define OIDC_BODY_BYTES_MAX  (256 * 1024)
 #define OIDC_COOKIE	     "rsd_oidc"
 #define OIDC_STATE_BYTES     43
+#define OIDC_ERROR_BYTES     RSD_DETAIL_BYTES_MAX
+#define OIDC_ASSERTION_TTL_S 60 /* a private_key_jwt client assertion's lifetime */
 
 struct oidc;
 
 /* Starts the IdP threads when c names an issuer; *out is NULL (and RSD_OK) when it does
- * not. mac_key: 32 bytes for the login cookie. Errors: RSD_EINVAL (bad CA file) with f. */
+ * not. mac_key: 32 bytes for the login cookie. signer signs the client assertions of
+ * private_key_jwt (may be NULL with client_secret_basic). Errors: RSD_EINVAL (bad CA file,
+ * missing client credentials) with f. */
 int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac_key[32],
-	      struct rsd_fail *f);
+	      struct auth *signer, struct rsd_fail *f);
 /* Stops the threads (running calls finish first). NULL is fine. */
 void oidc_free(struct oidc *o);
 
@@ -64,9 +69,15 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 
 /* --- anywhere --- */
 
-/* Whether the last call to the IdP succeeded (1), failed (0), or none was made (-1). */
-int oidc_reachable(const struct oidc *o);
-uint64_t oidc_failures(const struct oidc *o);
+/* How the IdP answered lately: every call to it, and a probe (a fresh fetch of its discovery
+ * document) every oidc_probe_s seconds, from start, by an idle IdP thread. */
+struct oidc_status {
+	int reachable;		      /* the last call or probe: 1 worked, 0 failed, -1 none yet */
+	uint64_t failures;	      /* calls and probes that failed since start */
+	uint64_t checked_ms;	      /* when the last one ended (0: none yet) */
+	char error[OIDC_ERROR_BYTES]; /* why the last one failed ("" when it worked) */
+};
+void oidc_status_get(struct oidc *o, struct oidc_status *out);
 
 /* Fresh random state, nonce and verifier, and the verifier's S256 challenge. */
 void oidc_new_secret(char out[OIDC_STATE_BYTES + 1]);

@@ -24,12 +24,19 @@
 
 #define SECRET_BYTES 32
 
+struct key_age {
+	char kid[JOSE_KID_BYTES_MAX + 1];
+	uint64_t created_ms;
+};
+
 struct auth {
 	const struct config *config;
 	struct store *store;
 	pthread_rwlock_t lock; /* ring and current */
 	struct jose_ring ring;
 	char current[JOSE_KID_BYTES_MAX + 1];
+	struct key_age ages[JOSE_KEYS_MAX]; /* when each key of the ring was made */
+	int n_ages;
 	unsigned char refresh_key[32], csrf_key[32], login_key[32];
 	_Atomic uint64_t checked_ms; /* when meta's current kid was last compared */
 };
@@ -102,13 +109,24 @@ static uint64_t rec_ms(const cJSON *rec, const char *name)
 	return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)v->valuedouble : 0;
 }
 
+/* What load_keys gathers. */
+struct loading {
+	struct jose_ring ring;
+	struct key_age ages[JOSE_KEYS_MAX];
+	int n_ages;
+};
+
 static int load_one(const char *kid, cJSON *rec, void *arg)
 {
-	struct jose_ring *ring = arg;
+	struct loading *l = arg;
 	const char *pub = json_get_string(rec, "pub"), *priv = json_get_string(rec, "priv");
 	enum jose_alg alg = jose_alg_parse(json_get_string(rec, "alg"));
-	if (pub && alg && jose_ring_add(ring, kid, alg, pub, priv) != RSD_OK)
+	if (pub && alg && jose_ring_add(&l->ring, kid, alg, pub, priv) != RSD_OK) {
 		logger_log(LOGGER_WARN, "signing key %s not loaded", kid);
+		return RSD_OK;
+	}
+	snprintf(l->ages[l->n_ages].kid, sizeof(l->ages[0].kid), "%s", kid);
+	l->ages[l->n_ages++].created_ms = rec_ms(rec, "created_ms");
 	return RSD_OK;
 }
 
@@ -119,13 +137,13 @@ static int load_keys(struct auth *a)
 	int rc = mdb_txn_begin(a->store->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
 		return store_err(rc);
-	struct jose_ring ring = {0};
+	struct loading *l = rsd_calloc(1, sizeof(*l));
 	MDB_val v;
 	int err = meta_get(txn, a->store, "skc", &v);
 	if (err == RSD_OK && v.mv_size <= JOSE_KID_BYTES_MAX) {
 		memcpy(a->current, v.mv_data, v.mv_size);
 		a->current[v.mv_size] = '\0';
-		err = each_key(txn, a->store, load_one, &ring);
+		err = each_key(txn, a->store, load_one, l);
 	}
 	if (err == RSD_OK && (err = meta_get(txn, a->store, "auth_secret", &v)) == RSD_OK &&
 	    v.mv_size == SECRET_BYTES) {
@@ -139,15 +157,18 @@ static int load_keys(struct auth *a)
 		     a->login_key, &n);
 	}
 	mdb_txn_abort(txn);
-	if (err == RSD_OK && jose_ring_find(&ring, a->current) == NULL)
+	if (err == RSD_OK && jose_ring_find(&l->ring, a->current) == NULL)
 		err = RSD_EIO;
 	if (err) {
-		jose_ring_release(&ring);
-		return err;
+		jose_ring_release(&l->ring);
+	} else {
+		jose_ring_release(&a->ring);
+		a->ring = l->ring;
+		memcpy(a->ages, l->ages, sizeof(a->ages));
+		a->n_ages = l->n_ages;
 	}
-	jose_ring_release(&a->ring);
-	a->ring = ring;
-	return RSD_OK;
+	free(l);
+	return err;
 }
 
 /* The rotation command: the new key's PEMs are made by the caller, off the writer. */
@@ -318,6 +339,16 @@ const struct config *auth_config(const struct auth *a)
 	return a->config;
 }
 
+/* Signs claims with the current key (ES256, its kid in the header). */
+static int sign_current(struct auth *a, const cJSON *claims, char **out)
+{
+	pthread_rwlock_rdlock(&a->lock);
+	const struct jose_key *k = jose_ring_find(&a->ring, a->current);
+	int err = k ? jose_sign(k, claims, out) : RSD_EINTERNAL;
+	pthread_rwlock_unlock(&a->lock);
+	return err;
+}
+
 int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms, char **out)
 {
 	refresh_keys(a, now_ms);
@@ -335,11 +366,31 @@ int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms,
 		cJSON_AddStringToObject(claims, "name", p->name);
 	cJSON_AddNumberToObject(claims, "iat", (double)now_s);
 	cJSON_AddNumberToObject(claims, "exp", (double)(now_s + (uint64_t)a->config->access_ttl_s));
-	pthread_rwlock_rdlock(&a->lock);
-	const struct jose_key *k = jose_ring_find(&a->ring, a->current);
-	int err = k ? jose_sign(k, claims, out) : RSD_EINTERNAL;
-	pthread_rwlock_unlock(&a->lock);
+	int err = sign_current(a, claims, out);
 	cJSON_Delete(claims);
+	return err;
+}
+
+int auth_sign_published(struct auth *a, const cJSON *claims, uint64_t now_ms, char **out)
+{
+	refresh_keys(a, now_ms);
+	pthread_rwlock_rdlock(&a->lock);
+	const char *kid = a->current;
+	uint64_t settled = 0, oldest = UINT64_MAX;
+	for (int i = 0; i < a->n_ages; i++) { /* the newest settled key, else the oldest */
+		const struct key_age *k = &a->ages[i];
+		bool old_enough = k->created_ms + KEY_PUBLISH_LEAD_S * 1000ull <= now_ms;
+		if (old_enough && k->created_ms >= settled) {
+			settled = k->created_ms;
+			kid = k->kid;
+		} else if (!settled && k->created_ms < oldest) {
+			oldest = k->created_ms;
+			kid = k->kid;
+		}
+	}
+	const struct jose_key *key = jose_ring_find(&a->ring, kid);
+	int err = key && key->priv_pem ? jose_sign(key, claims, out) : RSD_EINTERNAL;
+	pthread_rwlock_unlock(&a->lock);
 	return err;
 }
 

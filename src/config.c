@@ -70,6 +70,7 @@ INT_PARSER(parse_session_idle, session_idle_s, 60, 31536000)
 INT_PARSER(parse_session_max, session_max_s, 300, 31536000)
 INT_PARSER(parse_password_iterations, password_iterations, 1000, 10000000)
 INT_PARSER(parse_oidc_leeway, oidc_leeway_s, 0, 600)
+INT_PARSER(parse_oidc_probe, oidc_probe_s, 0, 3600)
 
 /* A string of printable ASCII without spaces or quotes (URLs, ids, secrets, lists). */
 static bool plain_string(const char *value, size_t cap, bool allow_space, char *why, size_t whylen)
@@ -228,6 +229,18 @@ static bool parse_log_level(struct config *c, const char *value, char *why, size
 	return true;
 }
 
+static bool parse_oidc_client_auth(struct config *c, const char *value, char *why, size_t whylen)
+{
+	bool jwt = strcmp(value, "private_key_jwt") == 0;
+	if (!jwt && strcmp(value, "client_secret_basic") != 0) {
+		snprintf(why, whylen, "expected client_secret_basic or private_key_jwt, got '%s'",
+			 value);
+		return false;
+	}
+	c->oidc_private_key_jwt = jwt;
+	return true;
+}
+
 static const struct config_key keys[] = {
 	{"listen", parse_listen, "127.0.0.1:8080", "address and port to serve HTTP on"},
 	{"data_dir", parse_data_dir, "./data", "directory of the LMDB state and catalog.db"},
@@ -267,12 +280,15 @@ static const struct config_key keys[] = {
 	{"oidc_client_id", parse_oidc_client_id, "", "resortd's client id at the IdP"},
 	{"oidc_client_secret", parse_oidc_client_secret, "",
 	 "resortd's client secret at the IdP (better in RESORTD_OIDC_CLIENT_SECRET)"},
+	{"oidc_client_auth", parse_oidc_client_auth, "client_secret_basic",
+	 "how resortd proves itself at the IdP's token endpoint"},
 	{"oidc_ca_file", parse_oidc_ca_file, "",
 	 "PEM file of CAs trusted for the IdP; empty: the system's"},
 	{"oidc_scopes", parse_oidc_scopes, "openid profile email", "scopes asked of the IdP"},
 	{"oidc_role_map", parse_oidc_role_map, "",
 	 "IdP group to role: group=role,... (staff, manager, admin); others are guests"},
 	{"oidc_leeway_s", parse_oidc_leeway, "60", "clock skew allowed on IdP token times"},
+	{"oidc_probe_s", parse_oidc_probe, "30", "how often the IdP is probed (0: never)"},
 };
 #define KEYS_COUNT (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(KEYS_COUNT <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

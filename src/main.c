@@ -478,7 +478,7 @@ static int cmd_serve(struct config *c, bool demo)
 		fprintf(stderr, "resortd: %s\n", f.detail);
 		rc = 1;
 	}
-	if (rc == 0 && oidc_open(&srv.oidc, c, auth_login_key(srv.auth), &f) != RSD_OK) {
+	if (rc == 0 && oidc_open(&srv.oidc, c, auth_login_key(srv.auth), srv.auth, &f) != RSD_OK) {
 		fprintf(stderr, "resortd: %s: %s\n", f.field, f.detail);
 		rc = 2;
 	}

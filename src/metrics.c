@@ -237,6 +237,19 @@ static void render_bookings(struct text *t, const struct booking_stats *b,
 	    (unsigned long long)s->duration_ms_sum, (unsigned long long)s->duration_count);
 }
 
+/* resortd_idp_up is left out until the first call or probe has said. */
+static void render_idp(struct text *t, const struct metrics_gauges *g)
+{
+	if (g->idp_reachable >= 0)
+		gauge(t, "resortd_idp_up", "gauge",
+		      "1 when the last call to the identity provider, or probe of it, worked.",
+		      (uint64_t)g->idp_reachable);
+	gauge(t, "resortd_idp_failures_total", "counter",
+	      "Calls to the identity provider and probes of it that failed.", g->idp_failures);
+	gauge(t, "resortd_idp_last_check_seconds", "gauge",
+	      "Unix time the last call or probe ended (0: none yet).", g->idp_checked_ms / 1000);
+}
+
 void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out, size_t *len)
 {
 	struct text t = {.buf = rsd_malloc(16384), .cap = 16384};
@@ -286,6 +299,8 @@ void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **ou
 	      p->stuck ? 1 : 0);
 	if (g->bookings && g->saga)
 		render_bookings(&t, g->bookings, g->saga);
+	if (g->idp_configured)
+		render_idp(&t, g);
 	*out = t.buf;
 	*len = t.len;
 }

@@ -19,11 +19,11 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jose.h"
@@ -41,6 +41,7 @@ struct job {
 struct oidc {
 	const struct config *c;
 	unsigned char mac_key[32];
+	struct auth *signer;
 	SSL_CTX *ssl;
 	pthread_t threads[OIDC_THREADS];
 	int nthreads;
@@ -54,8 +55,12 @@ struct oidc {
 	uint64_t discovered_ms;
 	struct jose_ring ring;
 	uint64_t jwks_fetched_ms;
-	_Atomic int reachable; /* -1 unknown, 0 no, 1 yes */
-	_Atomic uint64_t failures;
+	/* what /readyz and /metrics show (under mu) */
+	int reachable;	     /* -1 unknown, 0 no, 1 yes: the last call or probe */
+	uint64_t failures;   /* calls and probes that failed */
+	uint64_t checked_ms; /* when the last one ended */
+	char error[OIDC_ERROR_BYTES];
+	uint64_t next_probe_ms; /* 0: no probe (oidc_probe_s = 0) */
 };
 
 /* The redirect URI registered at the IdP: PUBLIC_URL/auth/callback (public_url is final
@@ -144,11 +149,15 @@ static bool set_peer_name(SSL *ssl, const char *host)
 	return SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
 }
 
-static void note_reach(struct oidc *o, bool ok)
+/* Records how a call to the IdP (or a probe) ended; f says why when it failed. */
+static void note_reach(struct oidc *o, bool ok, const struct rsd_fail *f)
 {
-	atomic_store(&o->reachable, ok ? 1 : 0);
-	if (!ok)
-		atomic_fetch_add(&o->failures, 1);
+	pthread_mutex_lock(&o->mu);
+	o->reachable = ok;
+	o->failures += !ok;
+	o->checked_ms = rsd_now_ms();
+	snprintf(o->error, sizeof(o->error), "%s", ok ? "" : f->detail);
+	pthread_mutex_unlock(&o->mu);
 }
 
 /* Reads the whole response (the server closes: HTTP/1.0) and splits status and body. */
@@ -196,8 +205,9 @@ static int https_call(struct oidc *o, const char *method, const char *url, const
 		return rsd_failf(f, RSD_EUPSTREAM, "", "the IdP named a URL that is not https");
 	int fd = connect_to(host, port, OIDC_CALL_TIMEOUT_MS);
 	if (fd < 0) {
-		note_reach(o, false);
-		return rsd_failf(f, RSD_EUPSTREAM, "", "the identity provider cannot be reached");
+		rsd_failf(f, RSD_EUPSTREAM, "", "the identity provider cannot be reached");
+		note_reach(o, false, f);
+		return RSD_EUPSTREAM;
 	}
 	SSL *ssl = SSL_new(o->ssl);
 	int err = RSD_OK;
@@ -227,7 +237,7 @@ static int https_call(struct oidc *o, const char *method, const char *url, const
 	}
 	err = read_response(ssl, out, f);
 out:
-	note_reach(o, err == RSD_OK);
+	note_reach(o, err == RSD_OK, f);
 	SSL_free(ssl);
 	close(fd);
 	ERR_clear_error();
@@ -246,8 +256,10 @@ static int get_json(struct oidc *o, const char *url, cJSON **doc, struct rsd_fai
 	if (!cJSON_IsObject(*doc)) {
 		cJSON_Delete(*doc);
 		*doc = NULL;
-		return rsd_failf(f, RSD_EUPSTREAM, "", "the IdP answered %d without a JSON object",
-				 r.status);
+		rsd_failf(f, RSD_EUPSTREAM, "", "the IdP answered %d without a JSON object",
+			  r.status);
+		note_reach(o, false, f); /* it answers, but does not work */
+		return RSD_EUPSTREAM;
 	}
 	return RSD_OK;
 }
@@ -263,15 +275,10 @@ static bool copy_url(const cJSON *doc, const char *name, char *out, size_t cap)
 	return true;
 }
 
-/* Makes sure the discovery document is cached. */
-static int discover(struct oidc *o, struct rsd_fail *f)
+/* Fetches the discovery document and caches its endpoints. */
+static int fetch_discovery(struct oidc *o, struct rsd_fail *f)
 {
 	uint64_t now = rsd_now_ms();
-	pthread_mutex_lock(&o->mu);
-	bool fresh = o->discovered_ms && now < o->discovered_ms + OIDC_DISCOVERY_TTL_S * 1000ull;
-	pthread_mutex_unlock(&o->mu);
-	if (fresh)
-		return RSD_OK;
 	char url[700];
 	snprintf(url, sizeof(url), "%s/.well-known/openid-configuration", o->c->oidc_issuer);
 	cJSON *doc;
@@ -285,11 +292,14 @@ static int discover(struct oidc *o, struct rsd_fail *f)
 		  copy_url(doc, "token_endpoint", t, sizeof(t)) &&
 		  copy_url(doc, "jwks_uri", j, sizeof(j));
 	cJSON_Delete(doc);
-	if (!ok)
-		return rsd_failf(f, RSD_EUPSTREAM, "",
-				 "the IdP's discovery document is not for issuer %s or lacks "
-				 "an https endpoint",
-				 o->c->oidc_issuer);
+	if (!ok) {
+		rsd_failf(f, RSD_EUPSTREAM, "",
+			  "the IdP's discovery document is not for issuer %s or lacks an https "
+			  "endpoint",
+			  o->c->oidc_issuer);
+		note_reach(o, false, f);
+		return RSD_EUPSTREAM;
+	}
 	pthread_mutex_lock(&o->mu);
 	memcpy(o->auth_endpoint, a, sizeof(a));
 	memcpy(o->token_endpoint, t, sizeof(t));
@@ -297,6 +307,31 @@ static int discover(struct oidc *o, struct rsd_fail *f)
 	o->discovered_ms = now;
 	pthread_mutex_unlock(&o->mu);
 	return RSD_OK;
+}
+
+/* Makes sure the discovery document is cached. */
+static int discover(struct oidc *o, struct rsd_fail *f)
+{
+	uint64_t now = rsd_now_ms();
+	pthread_mutex_lock(&o->mu);
+	bool fresh = o->discovered_ms && now < o->discovered_ms + OIDC_DISCOVERY_TTL_S * 1000ull;
+	pthread_mutex_unlock(&o->mu);
+	return fresh ? RSD_OK : fetch_discovery(o, f);
+}
+
+/* The periodic probe: the discovery document, fetched afresh, must be the IdP's own (an
+ * IdP that answers with an error page is not working either; note_reach has the verdict). */
+static void probe(struct oidc *o)
+{
+	pthread_mutex_lock(&o->mu);
+	int before = o->reachable;
+	pthread_mutex_unlock(&o->mu);
+	struct rsd_fail f = {0};
+	int err = fetch_discovery(o, &f);
+	if (err && before != 0) /* the log says when it changes, not every probe */
+		logger_log(LOGGER_WARN, "the IdP does not answer: %s", f.detail);
+	else if (!err && before == 0)
+		logger_log(LOGGER_INFO, "the IdP answers again");
 }
 
 /* Fetches the JWKS when none is cached or the cache is older than OIDC_DISCOVERY_TTL_S;
@@ -410,6 +445,46 @@ static int verify_id_token(struct oidc *o, const char *id_token, const char *non
 	return err;
 }
 
+/* client_secret_basic: RFC 6749 2.3.1 form-encodes id and secret before Base64. */
+static void basic_credentials(const struct oidc *o, char out[820])
+{
+	char pair[600] = "";
+	append_encoded(pair, sizeof(pair), o->c->oidc_client_id);
+	snprintf(pair + strlen(pair), sizeof(pair) - strlen(pair), ":");
+	append_encoded(pair, sizeof(pair), o->c->oidc_client_secret);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)pair, (int)strlen(pair));
+	OPENSSL_cleanse(pair, sizeof(pair));
+}
+
+/* private_key_jwt (OpenID Connect Core 9, RFC 7523): a short-lived JWT naming resortd as
+ * issuer and subject and the token endpoint as audience, signed with a key of resortd's
+ * that the IdP finds in PUBLIC_URL/.well-known/jwks.json (auth_sign_published). */
+static int add_client_assertion(struct oidc *o, const char *token_url, char *form, size_t cap,
+				struct rsd_fail *f)
+{
+	uint64_t now_ms = rsd_now_ms();
+	char jti[OIDC_STATE_BYTES + 1];
+	oidc_new_secret(jti);
+	cJSON *claims = cJSON_CreateObject();
+	cJSON_AddStringToObject(claims, "iss", o->c->oidc_client_id);
+	cJSON_AddStringToObject(claims, "sub", o->c->oidc_client_id);
+	cJSON_AddStringToObject(claims, "aud", token_url);
+	cJSON_AddStringToObject(claims, "jti", jti);
+	cJSON_AddNumberToObject(claims, "iat", (double)(now_ms / 1000));
+	cJSON_AddNumberToObject(claims, "exp", (double)(now_ms / 1000 + OIDC_ASSERTION_TTL_S));
+	char *jwt = NULL;
+	int err = auth_sign_published(o->signer, claims, now_ms, &jwt);
+	cJSON_Delete(claims);
+	if (err)
+		return rsd_failf(f, RSD_EINTERNAL, "", "cannot sign the client assertion");
+	add_param(form, cap, "client_id", o->c->oidc_client_id);
+	add_param(form, cap, "client_assertion_type",
+		  "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+	add_param(form, cap, "client_assertion", jwt);
+	free(jwt);
+	return RSD_OK;
+}
+
 int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const char *nonce,
 		  cJSON **claims, struct rsd_fail *f)
 {
@@ -417,26 +492,23 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 	int err = discover(o, f);
 	if (err)
 		return err;
-	char form[4096] = "", token_url[1024], basic[820];
+	char form[8192] = "", token_url[1024], basic[820] = "";
 	add_param(form, sizeof(form), "grant_type", "authorization_code");
 	add_param(form, sizeof(form), "code", code);
 	char back[640];
 	redirect_uri(o, back, sizeof(back));
 	add_param(form, sizeof(form), "redirect_uri", back);
 	add_param(form, sizeof(form), "code_verifier", verifier);
-	/* client_secret_basic: RFC 6749 2.3.1 form-encodes id and secret first. */
-	char pair[600] = "";
-	append_encoded(pair, sizeof(pair), o->c->oidc_client_id);
-	snprintf(pair + strlen(pair), sizeof(pair) - strlen(pair), ":");
-	append_encoded(pair, sizeof(pair), o->c->oidc_client_secret);
-	int pn = (int)strlen(pair);
-	EVP_EncodeBlock((unsigned char *)basic, (const unsigned char *)pair, pn);
-	OPENSSL_cleanse(pair, sizeof(pair));
 	pthread_mutex_lock(&o->mu);
 	snprintf(token_url, sizeof(token_url), "%s", o->token_endpoint);
 	pthread_mutex_unlock(&o->mu);
+	if (o->c->oidc_private_key_jwt)
+		err = add_client_assertion(o, token_url, form, sizeof(form), f);
+	else
+		basic_credentials(o, basic);
 	struct https_resp r;
-	err = https_call(o, "POST", token_url, form, basic, &r, f);
+	if (err == RSD_OK)
+		err = https_call(o, "POST", token_url, form, basic[0] ? basic : NULL, &r, f);
 	OPENSSL_cleanse(basic, sizeof(basic));
 	if (err)
 		return err;
@@ -449,8 +521,12 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 				    strcmp(why, "unauthorized_client") == 0);
 		err = ours ? rsd_failf(f, RSD_EUPSTREAM, "",
 				       "the IdP refuses resortd's client credentials (%s): check "
-				       "oidc_client_id and oidc_client_secret",
-				       why)
+				       "oidc_client_id and %s",
+				       why,
+				       o->c->oidc_private_key_jwt
+					       ? "that the IdP has resortd's keys "
+						 "(/.well-known/jwks.json)"
+					       : "oidc_client_secret")
 		      : r.status >= 400 && r.status < 500
 			      ? rsd_failf(f, RSD_EAUTH, "", "the IdP refused the code: %.64s",
 					  why ? why : "no reason")
@@ -466,13 +542,42 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 
 /* --- threads --- */
 
+/* Whether the probe is due; if so, the caller (holding mu) takes it. */
+static bool take_probe(struct oidc *o)
+{
+	uint64_t now = rsd_mono_ns() / 1000000;
+	if (o->next_probe_ms == 0 || now < o->next_probe_ms)
+		return false;
+	o->next_probe_ms = now + (uint64_t)o->c->oidc_probe_s * 1000;
+	return true;
+}
+
+/* Waits on cv (holding mu) until signalled or the probe is due. */
+static void wait_for_work(struct oidc *o)
+{
+	if (o->next_probe_ms == 0) {
+		pthread_cond_wait(&o->cv, &o->mu);
+		return;
+	}
+	struct timespec at = {.tv_sec = (time_t)(o->next_probe_ms / 1000),
+			      .tv_nsec = (long)(o->next_probe_ms % 1000) * 1000000};
+	pthread_cond_timedwait(&o->cv, &o->mu, &at);
+}
+
 static void *worker_main(void *arg)
 {
 	struct oidc *o = arg;
 	pthread_mutex_lock(&o->mu);
 	for (;;) {
-		while (o->head == NULL && !o->stopping)
-			pthread_cond_wait(&o->cv, &o->mu);
+		bool probe_now = false;
+		while (o->head == NULL && !o->stopping && !(probe_now = take_probe(o)))
+			wait_for_work(o);
+		if (probe_now) {
+			pthread_mutex_unlock(&o->mu);
+			probe(o);
+			pthread_mutex_lock(&o->mu);
+			continue;
+		}
 		if (o->head == NULL)
 			break;
 		struct job *j = o->head;
@@ -515,7 +620,7 @@ int oidc_run(struct oidc *o, void (*fn)(struct oidc *o, void *arg), void (*done)
 }
 
 int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac_key[32],
-	      struct rsd_fail *f)
+	      struct auth *signer, struct rsd_fail *f)
 {
 	*out = NULL;
 	if (c->oidc_issuer[0] == '\0')
@@ -523,10 +628,14 @@ int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac
 	if (!c->oidc_client_id[0])
 		return rsd_failf(f, RSD_EINVAL, "oidc_client_id",
 				 "oidc_issuer needs oidc_client_id");
+	if (c->oidc_private_key_jwt ? signer == NULL : !c->oidc_client_secret[0])
+		return rsd_failf(f, RSD_EINVAL, "oidc_client_secret",
+				 "oidc_client_auth client_secret_basic needs oidc_client_secret");
 	struct oidc *o = rsd_calloc(1, sizeof(*o));
 	o->c = c;
+	o->signer = signer;
 	memcpy(o->mac_key, mac_key, 32);
-	atomic_store(&o->reachable, -1);
+	o->reachable = -1;
 	o->ssl = SSL_CTX_new(TLS_client_method());
 	SSL_CTX_set_min_proto_version(o->ssl, TLS1_2_VERSION);
 	SSL_CTX_set_verify(o->ssl, SSL_VERIFY_PEER, NULL);
@@ -542,7 +651,14 @@ int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac
 				 c->oidc_ca_file[0] ? c->oidc_ca_file : "the system");
 	}
 	pthread_mutex_init(&o->mu, NULL);
-	pthread_cond_init(&o->cv, NULL);
+	/* Probe deadlines are on the monotonic clock, so the wall clock may step. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&o->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (c->oidc_probe_s > 0) /* the first probe at once: /readyz knows soon after start */
+		o->next_probe_ms = rsd_mono_ns() / 1000000;
 	for (int i = 0; i < OIDC_THREADS; i++)
 		if (pthread_create(&o->threads[o->nthreads], NULL, worker_main, o) == 0)
 			o->nthreads++;
@@ -570,14 +686,14 @@ void oidc_free(struct oidc *o)
 	free(o);
 }
 
-int oidc_reachable(const struct oidc *o)
+void oidc_status_get(struct oidc *o, struct oidc_status *out)
 {
-	return atomic_load(&((struct oidc *)o)->reachable);
-}
-
-uint64_t oidc_failures(const struct oidc *o)
-{
-	return atomic_load(&((struct oidc *)o)->failures);
+	pthread_mutex_lock(&o->mu);
+	out->reachable = o->reachable;
+	out->failures = o->failures;
+	out->checked_ms = o->checked_ms;
+	snprintf(out->error, sizeof(out->error), "%s", o->error);
+	pthread_mutex_unlock(&o->mu);
 }
 
 /* --- secrets, cookies, return_to --- */

@@ -10,6 +10,7 @@
 #include "booking.h"
 #include "http.h"
 #include "metrics.h"
+#include "oidc.h"
 #include "saga.h"
 #include "banned.h"
 
@@ -31,6 +32,25 @@ void status_http_health(struct http_req *req)
 	static const char body[] = "{\"status\":\"ok\"}";
 	http_header_add(req, "Cache-Control", "no-store");
 	http_reply_text(req, 200, "application/json", body, sizeof(body) - 1);
+}
+
+/* The IdP is shown but does not make the server unready: local sign-in and the sessions
+ * already made go on without it. */
+static void add_idp(cJSON *checks, struct oidc *o)
+{
+	struct oidc_status os;
+	oidc_status_get(o, &os);
+	cJSON_AddStringToObject(checks, "idp",
+				os.reachable > 0    ? "reachable"
+				: os.reachable == 0 ? "unreachable"
+						    : "unknown");
+	if (os.checked_ms) {
+		char at[32];
+		rsd_time_format(os.checked_ms, at, sizeof(at));
+		cJSON_AddStringToObject(checks, "idp_checked_at", at);
+	}
+	if (os.error[0])
+		cJSON_AddStringToObject(checks, "idp_error", os.error);
 }
 
 void status_http_ready(struct http_req *req)
@@ -59,6 +79,8 @@ void status_http_ready(struct http_req *req)
 	cJSON_AddStringToObject(checks, "projector", ps.stuck ? "stuck" : "ok");
 	if (ps.last_error[0])
 		cJSON_AddStringToObject(checks, "projector_error", ps.last_error);
+	if (srv->oidc)
+		add_idp(checks, srv->oidc);
 	http_header_add(req, "Cache-Control", "no-store");
 	http_reply_json(req, ready ? 200 : 503, body);
 	cJSON_Delete(body);
@@ -88,6 +110,14 @@ void status_http_metrics(struct http_req *req)
 		.writer = &ws,
 		.projector = &ps,
 	};
+	if (srv->oidc) {
+		struct oidc_status os;
+		oidc_status_get(srv->oidc, &os);
+		g.idp_configured = true;
+		g.idp_reachable = os.reachable;
+		g.idp_failures = os.failures;
+		g.idp_checked_ms = os.checked_ms;
+	}
 	char *text;
 	size_t len;
 	metrics_render(srv->metrics, &g, &text, &len);

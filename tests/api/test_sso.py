@@ -53,14 +53,14 @@ def oidc_args(op):
             "--oidc-scopes", "openid profile email groups", "--oidc-role-map", ROLE_MAP, *ITER]
 
 
-def sso_server(make_server, op, data_dir=None):
+def sso_server(make_server, op, data_dir=None, args=None):
     """A resortd that trusts op, with op's client allowed to redirect to its callback.
 
     The fixture starts servers on --listen 127.0.0.1:0, and the server derives its default
     public URL (so its redirect_uri) from that string, not from the port it bound (see
     test_default_redirect_uri_names_the_bound_port). Until that is fixed, restart it: a
     restart listens on 127.0.0.1:PORT explicitly."""
-    srv = make_server(args=oidc_args(op), data_dir=data_dir)
+    srv = make_server(args=oidc_args(op) if args is None else args, data_dir=data_dir)
     rc = srv.stop()
     assert rc == 0, "".join(srv.logs[-80:])
     srv.start(timeout=60)
@@ -102,6 +102,10 @@ def b64d(s):
 
 def jwt_claims(token):
     return json.loads(b64d(token.split(".")[1]))
+
+
+def jwt_header(token):
+    return json.loads(b64d(token.split(".")[0]))
 
 
 def start_login(srv, return_to=None):
@@ -492,8 +496,9 @@ def test_idp_certificate_is_verified(make_server, idp, tmp_path):
 def test_a_hung_idp_times_out_and_does_not_stall_the_server(make_server, idp):
     """The IdP accepts connections but never answers (its process is stopped): the sign-in
     fails with a 502 within the call timeout (5 s), other requests are served meanwhile,
-    and sign-in works once the IdP answers again."""
-    srv = sso_server(make_server, idp)
+    and sign-in works once the IdP answers again. No probe: /auth/login must be the first
+    call to the IdP, so that it is the one that hangs."""
+    srv = sso_server(make_server, idp, args=[*oidc_args(idp), "--oidc-probe-s", "0"])
     pid = idp.proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -532,3 +537,124 @@ def test_sso_not_configured_is_a_clear_404(make_server):
         body = problem(r, 404)
         assert "single sign-on is not configured" in body["detail"], body
         assert "Location" not in r.headers and not set_cookies(r), r.headers
+
+
+# ---------------------------------------------------------------- the IdP's status
+
+def idp_status(srv):
+    """(/readyz's status code, its checks, /metrics' resortd_idp_* lines as a dict)."""
+    r = req(srv, "GET", "/readyz")
+    text = req(srv, "GET", "/metrics").text
+    metrics = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+               if line.startswith("resortd_idp_")}
+    return r.status_code, r.json()["checks"], metrics
+
+
+def wait_idp(srv, want, deadline_s=30):
+    """Polls until /readyz's checks.idp is want; returns idp_status()."""
+    end = time.time() + deadline_s
+    while True:
+        status = idp_status(srv)
+        if status[1].get("idp") == want or time.time() > end:
+            assert status[1].get("idp") == want, status
+            return status
+        time.sleep(0.2)
+
+
+def test_readyz_and_metrics_follow_the_idp_probe(make_server, tmp_path):
+    op = OidcProvider(tmp_path / "idp-probe")
+    op.start()
+    try:
+        srv = make_server(args=[*oidc_args(op), "--oidc-probe-s", "1"])
+        code, checks, metrics = wait_idp(srv, "reachable")  # the first probe runs at start
+        assert code == 200 and "idp_error" not in checks, checks
+        assert checks["idp_checked_at"].endswith("Z"), checks
+        assert metrics["resortd_idp_up"] == 1 and metrics["resortd_idp_failures_total"] == 0
+        assert metrics["resortd_idp_last_check_seconds"] >= time.time() - 60, metrics
+
+        op.stop()  # no sign-in is attempted: only the probe notices
+        code, checks, metrics = wait_idp(srv, "unreachable")
+        assert code == 200, checks  # the IdP being down leaves the server ready
+        assert "cannot be reached" in checks["idp_error"], checks
+        assert metrics["resortd_idp_up"] == 0 and metrics["resortd_idp_failures_total"] >= 1
+
+        op.start()
+        code, checks, metrics = wait_idp(srv, "reachable")
+        assert code == 200 and "idp_error" not in checks, checks
+        assert metrics["resortd_idp_up"] == 1, metrics
+    finally:
+        op.close()
+
+
+def test_without_probes_a_sign_in_tells_the_idp_status(make_server, idp):
+    srv = make_server(args=[*oidc_args(idp), "--oidc-probe-s", "0"])
+    time.sleep(1.5)  # a probe (were there one) would have run at start
+    code, checks, metrics = idp_status(srv)
+    assert code == 200 and checks["idp"] == "unknown", checks
+    assert "idp_checked_at" not in checks, checks
+    assert "resortd_idp_up" not in metrics, metrics
+    assert metrics["resortd_idp_last_check_seconds"] == 0, metrics
+    assert req(srv, "GET", "/auth/login").status_code == 302  # fetches the discovery document
+    code, checks, metrics = idp_status(srv)
+    assert checks["idp"] == "reachable" and metrics["resortd_idp_up"] == 1, (checks, metrics)
+
+
+def test_no_idp_no_idp_status(make_server):
+    srv = make_server(args=ITER)
+    code, checks, metrics = idp_status(srv)
+    assert code == 200 and "idp" not in checks and metrics == {}, (checks, metrics)
+
+
+# ---------------------------------------------------------------- private_key_jwt
+
+def test_private_key_jwt_signs_in_without_a_secret(make_server, idp):
+    args = oidc_args(idp)
+    i = args.index("--oidc-client-secret")
+    del args[i:i + 2]
+    srv = sso_server(make_server, idp, args=[*args, "--oidc-client-auth", "private_key_jwt"])
+    # The IdP knows resortd's keys only through resortd's own JWKS.
+    idp.set_client_auth("private_key_jwt", srv.base + "/.well-known/jwks.json")
+    try:
+        tokens, _ = sso_login(srv, idp, "staff1")
+        assert whoami(srv, tokens["access_token"])["role"] == "staff"
+        assert any("client auth: private_key_jwt" in line for line in idp.logs), idp.logs[-5:]
+
+        # Right after a rotation (the IdP has our old JWKS cached for 60 s and refetches no
+        # sooner, even for an unknown kid) sign-in still works: the assertion is signed with
+        # the previous key, while access tokens already carry the new one.
+        old_kid = jwt_header(tokens["access_token"])["kid"]
+        p = srv.cli("keys", "rotate")
+        assert p.returncode == 0, p.stderr
+        time.sleep(1.5)  # the server looks for a new current key every second
+        tokens, _ = sso_login(srv, idp, "guest1")
+        assert whoami(srv, tokens["access_token"])["role"] == "guest"
+        new_kid = jwt_header(tokens["access_token"])["kid"]
+        assert new_kid != old_kid
+        published = [k["kid"] for k in req(srv, "GET", "/.well-known/jwks.json").json()["keys"]]
+        assert {old_kid, new_kid} <= set(published), published
+
+        # A server that sends the client secret instead is refused by this IdP, and says why.
+        basic = sso_server(make_server, idp)
+        auth_url, cookie = start_login(basic)
+        r = callback(basic, idp.login(auth_url, "guest1"), cookie)
+        body = problem(r, 502)
+        assert "client credentials" in body["detail"], body
+        assert no_session_cookies(r), r.headers
+    finally:
+        idp.set_client_auth("client_secret_basic")
+
+
+def test_client_auth_settings_are_checked(make_server, idp, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESORTD_")}
+    p = subprocess.run([BIN, "check", "--oidc-client-auth", "client_secret_jwt"],
+                       capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env)
+    assert p.returncode == 2, p.stderr
+    assert "oidc_client_auth" in p.stderr and "private_key_jwt" in p.stderr, p.stderr
+    args = oidc_args(idp)
+    i = args.index("--oidc-client-secret")
+    del args[i:i + 2]
+    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                        str(tmp_path / "data"), *args],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert p.returncode == 2, p.stderr
+    assert "needs oidc_client_secret" in p.stderr, p.stderr

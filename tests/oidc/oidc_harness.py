@@ -263,6 +263,14 @@ class OidcProvider:
             raise RuntimeError(f"redirect_uris refused: {r.status_code} {r.text}")
         self.redirect_uris = list(uris)
 
+    def set_client_auth(self, method, jwks_uri=None):
+        """The client's token endpoint authentication: "client_secret_basic" (the default), or
+        "private_key_jwt" with its public keys at jwks_uri. Lost on a restart."""
+        body = {"method": method} if jwks_uri is None else {"method": method, "jwks_uri": jwks_uri}
+        r = self.session().post(self.url("/__test/client_auth"), json=body, timeout=10)
+        if r.status_code != 200:
+            raise RuntimeError(f"client auth refused: {r.status_code} {r.text}")
+
     # -- browserless login -------------------------------------------------------------------
 
     def login(self, auth_url, user, session=None, password="x", max_steps=20, _deny=False):

@@ -36,6 +36,9 @@
 // The same swap changes the client's redirect_uris at runtime (the RP's port is often only known
 // after the provider runs):
 //   POST /__test/redirect_uris   body {"redirect_uris": [...]} -> 200 {"redirect_uris": [...]}
+// and the client's authentication at the token endpoint (client_secret_basic by default):
+//   POST /__test/client_auth     body {"method": "private_key_jwt", "jwks_uri": URL} or
+//                                {"method": "client_secret_basic"} -> 200 (the same)
 // A stop/start (SIGTERM, then run again with the same DIR and --port) simulates an IdP outage:
 // keys, issuer and port stay; in-memory sessions and codes are lost, as on a real restart.
 //
@@ -150,6 +153,9 @@ if (opts['init-jwks'] && !fs.existsSync(jwksFile)) {
 }
 let jwks = JSON.parse(fs.readFileSync(jwksFile, 'utf8'));
 let redirectUris = opts['redirect-uri'];
+// How the client proves itself at the token endpoint: client_secret_basic, or private_key_jwt
+// with its keys at jwksUri (POST /__test/client_auth changes it, as redirect_uris).
+let clientAuth = { method: 'client_secret_basic', jwksUri: undefined };
 const idTokenTtl = Number(opts['id-token-ttl']);
 // Fixed cookie signing keys: a swapped-in Provider must accept the cookies of the previous one.
 const cookieKeys = [crypto.createHash('sha256').update(`resortd-test-cookies:${dir}`).digest('hex')];
@@ -161,13 +167,21 @@ function log(line) {
 function configuration() {
   return {
     adapter: SharedMemoryAdapter,
+    // The relying party (resortd) runs on 127.0.0.1 too, and oidc-provider's SSRF guard
+    // refuses to fetch from loopback (a client's jwks_uri, for private_key_jwt): test only.
+    fetch(url, options) {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     clients: [{
       client_id: opts['client-id'],
-      client_secret: opts['client-secret'],
+      ...(clientAuth.method === 'private_key_jwt'
+        ? { jwks_uri: clientAuth.jwksUri, token_endpoint_auth_signing_alg: 'ES256' }
+        : { client_secret: opts['client-secret'] }),
       redirect_uris: redirectUris,
       grant_types: ['authorization_code'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: clientAuth.method,
       id_token_signed_response_alg: 'RS256',
     }],
     jwks: structuredClone(jwks),
@@ -295,7 +309,11 @@ function buildProvider() {
     'discovery.error', 'jwks.error', 'end_session.error', 'backchannel.error']) {
     provider.on(event, (...args) => {
       const err = args.find((a) => a instanceof Error);
-      const detail = err ? [err.error_description, err.error_detail].filter(Boolean).join('; ') : '';
+      const why = [];
+      for (let e = err; e; e = e.cause) { // the whole chain: the root cause comes last
+        why.push(e === err ? '' : e.message, e.error_description, e.error_detail);
+      }
+      const detail = why.filter(Boolean).join('; ');
       log(`${event}: ${err ? `${err.name}: ${err.message}${detail ? ` (${detail})` : ''}` : ''}`);
       if (err && event === 'server_error') {
         log(err.stack);
@@ -358,6 +376,20 @@ async function testRoute(req, res) {
       }
       log(`redirect_uris: ${redirectUris.join(' ')}`);
       sendJson(res, 200, { redirect_uris: redirectUris });
+    } else if (req.url === '/__test/client_auth' && req.method === 'POST') {
+      const body = await readJson(req);
+      const previous = clientAuth;
+      clientAuth = { method: body.method, jwksUri: body.jwks_uri };
+      try {
+        buildProvider();
+      } catch (e) {
+        clientAuth = previous;
+        buildProvider();
+        sendJson(res, 400, { error: String(e.message) });
+        return;
+      }
+      log(`client auth: ${clientAuth.method} ${clientAuth.jwksUri ?? ''}`);
+      sendJson(res, 200, { method: clientAuth.method, jwks_uri: clientAuth.jwksUri ?? null });
     } else {
       sendJson(res, 404, { error: 'no such test route' });
     }

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "jose.h"
 #include "session.h"
 #include "store.h"
 #include "testutil.h"
@@ -207,6 +208,57 @@ static void test_a_token_too_long_to_keep(void **state)
 	free(token);
 }
 
+/* The kid in a compact token's header. */
+static void kid_of(const char *token, char *out, size_t cap)
+{
+	const char *dot = strchr(token, '.');
+	unsigned char raw[512];
+	long n = jose_b64url_decode(token, (size_t)(dot - token), raw);
+	assert_true(n > 0);
+	cJSON *h = cJSON_ParseWithLength((const char *)raw, (size_t)n);
+	const cJSON *kid = cJSON_GetObjectItemCaseSensitive(h, "kid");
+	assert_true(cJSON_IsString(kid));
+	snprintf(out, cap, "%s", kid->valuestring);
+	cJSON_Delete(h);
+}
+
+static void sign_published_at(struct fixture *fx, uint64_t now_ms, char *kid, size_t cap)
+{
+	cJSON *claims = cJSON_CreateObject();
+	cJSON_AddStringToObject(claims, "iss", "resortd-client");
+	char *jwt = NULL;
+	assert_int_equal(auth_sign_published(fx->auth, claims, now_ms, &jwt), RSD_OK);
+	kid_of(jwt, kid, cap);
+	free(jwt);
+	cJSON_Delete(claims);
+}
+
+/* What others verify from our cached JWKS is signed with a key published long enough. */
+static void test_published_signing_waits_for_a_new_key(void **state)
+{
+	struct fixture *fx = *state;
+	const uint64_t lead = KEY_PUBLISH_LEAD_S * 1000ull;
+	char first[JOSE_KID_BYTES_MAX + 1], kid[JOSE_KID_BYTES_MAX + 1];
+	sign_published_at(fx, fx->t0, first, sizeof(first)); /* the only key: it signs */
+	uint64_t t1 = fx->t0 + 2 * lead;
+	char rotated[JOSE_KID_BYTES_MAX + 1];
+	assert_int_equal(auth_keys_rotate(fx->writer, t1, rotated), RSD_OK);
+	assert_string_not_equal(rotated, first);
+	/* The server notices at its next look (KEY_CHECK_INTERVAL_MS later). */
+	uint64_t t2 = t1 + KEY_CHECK_INTERVAL_MS + 1;
+	struct principal who;
+	char *access = login(fx, "staff:gina", t2, &who);
+	kid_of(access, kid, sizeof(kid));
+	assert_string_equal(kid, rotated); /* access tokens: the new key at once */
+	free(access);
+	sign_published_at(fx, t2, kid, sizeof(kid));
+	assert_string_equal(kid, first);
+	sign_published_at(fx, t1 + lead - 1, kid, sizeof(kid));
+	assert_string_equal(kid, first);
+	sign_published_at(fx, t1 + lead, kid, sizeof(kid));
+	assert_string_equal(kid, rotated);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +269,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_logout_applies_to_the_next_request, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_token_too_long_to_keep, setup_long_issuer,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_published_signing_waits_for_a_new_key, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
