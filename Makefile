@@ -2,9 +2,11 @@
 # `make run` and `make test` install missing Debian packages first (scripts/install-deps.sh).
 
 CC      ?= cc
-PKGS    := lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto libcjson libjwt sqlite3
+PKGS    := lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto libcjson sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llmdb -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -ljwt -lsqlite3)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llmdb -levent -levent_openssl -levent_pthreads -lssl -lcrypto -lcjson -lsqlite3)
+# libjwt only for the unit tests: an independent JWT producer that jose.c must agree with.
+TEST_LIBS  := $(shell pkg-config --libs libjwt 2>/dev/null || echo -ljwt) -lcmocka
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_GNU_SOURCE
@@ -71,7 +73,7 @@ build/asan/%.o: build/gen/%.c
 	$(CC) $(CFLAGS_ASAN) -c -o $@ $<
 
 build/asan/test_%: tests/unit/test_%.c $(ASAN_OBJS)
-	$(CC) $(CFLAGS_ASAN) -o $@ $< $(ASAN_OBJS) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS_ASAN) -o $@ $< $(ASAN_OBJS) $(LDLIBS) $(TEST_LIBS)
 
 deps:
 	@scripts/install-deps.sh build

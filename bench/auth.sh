@@ -126,7 +126,7 @@ OBJS=$(ls "$ROOT"/build/release/*.o | grep -v '/main\.o$')
 # shellcheck disable=SC2086,SC2046
 cc -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson) bench/auth_engine.c \
 	$OBJS $(pkg-config --libs lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto \
-	libcjson libjwt sqlite3) -lpthread -lm -o "$T/auth_engine" ||
+	libcjson sqlite3) -lpthread -lm -o "$T/auth_engine" ||
 	die "auth_engine did not build (build/release out of date? make resortd)"
 cc -O2 -g -std=c11 -D_GNU_SOURCE bench/auth_client.c -lm -o "$T/auth_client"
 REDIS_VER=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')

@@ -71,7 +71,7 @@ OBJS=$(ls "$ROOT"/build/release/*.o | grep -v '/main\.o$')
 # shellcheck disable=SC2086,SC2046
 cc -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson) bench/booking_engine.c \
 	$OBJS $(pkg-config --libs lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto \
-	libcjson libjwt sqlite3) -lpthread -lm -o "$T/booking_engine" ||
+	libcjson sqlite3) -lpthread -lm -o "$T/booking_engine" ||
 	die "booking_engine did not build (build/release out of date? make resortd)"
 cc -O2 -g -std=c11 -D_GNU_SOURCE bench/booking_client.c -lm -o "$T/booking_client"
 

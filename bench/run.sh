@@ -84,7 +84,7 @@ OBJS=$(ls "$ROOT"/build/release/*.o | grep -v '/main\.o$')
 # shellcheck disable=SC2086
 cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson) bench/bench_writer.c \
 	$OBJS $(pkg-config --libs lmdb libevent libevent_openssl libevent_pthreads libssl \
-	libcrypto libcjson libjwt sqlite3) -lpthread -lm -o "$T/bench_writer"
+	libcrypto libcjson sqlite3) -lpthread -lm -o "$T/bench_writer"
 cc -O2 -std=c11 -D_GNU_SOURCE bench/bare_evhttp.c $(pkg-config --cflags --libs libevent) -lpthread \
 	-o "$T/bare_evhttp"
 log "bench_writer: $WSECS s each for 1 and 64 submitters"

@@ -122,7 +122,7 @@ if ls "$ROOT"/build/release/*.o >/dev/null 2>&1; then
 	# shellcheck disable=SC2086,SC2046
 	if cc -O2 -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson) bench/search_explain.c \
 		$OBJS $(pkg-config --libs lmdb libevent libevent_openssl libevent_pthreads libssl \
-		libcrypto libcjson libjwt sqlite3) -lpthread -lm -o "$T/search_explain" 2>"$T/explain-build.log"; then
+		libcrypto libcjson sqlite3) -lpthread -lm -o "$T/search_explain" 2>"$T/explain-build.log"; then
 		HAVE_EXPLAIN=1
 	else
 		log "search_explain not built (build/release out of date?), skipping (g)"

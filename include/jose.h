@@ -24,12 +24,16 @@
 /* Algorithms a key may be registered for; nothing else is ever accepted. */
 enum jose_alg { JOSE_RS256 = 1, JOSE_RS384, JOSE_RS512, JOSE_ES256, JOSE_ES384 };
 
-/* One key: public PEM for verification, private PEM (may be NULL) for signing. */
+struct evp_pkey_st; /* OpenSSL's EVP_PKEY */
+
+/* One key: public PEM for verification, private PEM (may be NULL) for signing, and both
+ * parsed once (OpenSSL lets threads use a parsed key at the same time). */
 struct jose_key {
 	char kid[JOSE_KID_BYTES_MAX + 1];
 	enum jose_alg alg;
 	char *pub_pem;
 	char *priv_pem;
+	struct evp_pkey_st *pub, *priv;
 };
 
 /* A set of keys by kid; caller-owned (jose_ring_release frees the PEMs). */
@@ -38,8 +42,9 @@ struct jose_ring {
 	int n;
 };
 
-/* Adds a copy of the key. Errors: RSD_EINVAL when the kid is empty, too long or taken,
- * RSD_EFULL when the ring holds JOSE_KEYS_MAX keys. */
+/* Adds a copy of the key. Errors: RSD_EINVAL when the kid is empty, too long or taken, or
+ * a PEM does not parse into a key of alg's kind (RSA of 2048 bits or more; EC on alg's
+ * curve), RSD_EFULL when the ring holds JOSE_KEYS_MAX keys. */
 int jose_ring_add(struct jose_ring *r, const char *kid, enum jose_alg alg, const char *pub_pem,
 		  const char *priv_pem);
 /* The key named kid, or NULL. The pointer lives as long as the ring. */

@@ -5,8 +5,8 @@
 # test also runs npm ci in tests/oidc (the test OpenID provider) when its node_modules is stale.
 set -euo pipefail
 what=${1:-build}
-build=(make gcc pkg-config liblmdb-dev lmdb-utils libevent-dev libssl-dev libcjson-dev libjwt-dev libsqlite3-dev)
-test=(libcmocka-dev python3 python3-pytest python3-requests python3-jsonschema python3-yaml
+build=(make gcc pkg-config liblmdb-dev lmdb-utils libevent-dev libssl-dev libcjson-dev libsqlite3-dev)
+test=(libcmocka-dev libjwt-dev python3 python3-pytest python3-requests python3-jsonschema python3-yaml
       clang-14 libclang-rt-14-dev debhelper dh-sequence-installsysusers fakeroot dpkg-dev lintian rpm
       systemd curl procps clang-format openssl)
 bench=(wrk nginx-light python3 postgresql-15 redis-server)
