@@ -83,10 +83,10 @@ void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id,
 			   const struct principal *who);
 
 /*
- * Whether who may see and act on doc, a hold or booking document: a guest only on their
- * own (its principal), staff on those of their resort (every item's product belongs to it)
- * or on all when they are tied to no resort. Returns RSD_OK or RSD_ENOTFOUND: to anyone
- * else the document does not exist.
+ * Whether who may see and act on doc, a hold or booking document: whoever made it (its
+ * principal, whatever their role), and staff who act for the resort of every item's
+ * product (scope_acts_for: admins and group-wide staff for all). Returns RSD_OK or
+ * RSD_ENOTFOUND: to anyone else the document does not exist.
  */
 int hold_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct principal *who);
 

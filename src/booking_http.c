@@ -16,6 +16,7 @@
 #include "hold.h"
 #include "http.h"
 #include "saga.h"
+#include "scope.h"
 #include "banned.h"
 
 /* The request's Idempotency-Key; false (after replying 400) when it is malformed. The key
@@ -317,6 +318,13 @@ static int price_change(struct http_req *req, struct booking_action_cmd *ac, str
 	MDB_txn *txn = store_reader_begin(r);
 	cJSON *doc = NULL;
 	int err = txn ? booking_load(txn, r->store, ac->id, &doc) : RSD_EIO;
+	/* The writer checks again; this keeps the item count and the catalog's answers
+	 * below from telling others that the booking exists. */
+	if (err == RSD_OK && hold_access(txn, r->store, doc, http_req_who(req)) != RSD_OK) {
+		cJSON_Delete(doc);
+		doc = NULL;
+		err = RSD_ENOTFOUND;
+	}
 	store_reader_end(r);
 	if (err)
 		return rsd_failf(f, err, "",
@@ -385,11 +393,13 @@ static int scope_filter(struct http_req *req, struct booking_filter *flt, struct
 		snprintf(flt->principal, sizeof(flt->principal), "%s", who->sub);
 		return RSD_OK;
 	}
-	if (who->resort[0] == '\0')
+	if (scope_acts_for_all(who))
 		return RSD_OK;
-	if (flt->resort[0] && strcmp(flt->resort, who->resort) != 0)
-		return rsd_failf(f, RSD_EFORBIDDEN, "resort", "you are staff of resort %s only",
-				 who->resort);
+	int err;
+	if (flt->resort[0] && (err = scope_acts_for(who, flt->resort, f))) {
+		snprintf(f->field, sizeof(f->field), "resort");
+		return err;
+	}
 	snprintf(flt->resort, sizeof(flt->resort), "%s", who->resort);
 	return RSD_OK;
 }

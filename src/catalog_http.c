@@ -16,6 +16,7 @@
 #include "price.h"
 #include "readcache.h"
 #include "review.h"
+#include "scope.h"
 #include "search.h"
 #include "banned.h"
 
@@ -36,6 +37,21 @@ static const char *name_of(enum catalog_kind kind)
 static const char *path_id(struct http_req *req, enum catalog_kind kind)
 {
 	return http_req_id(req, name_of(kind));
+}
+
+/*
+ * True when the signed-in principal acts for the resort that entity id (of kind, named
+ * what) belongs to; false after replying 403 for a write, or 404 for a read (staff of
+ * another resort do not learn that it exists).
+ */
+static bool in_scope(struct http_req *req, const char *id, enum entity_kind kind, const char *what,
+		     enum scope_access access)
+{
+	struct rsd_fail f = {0};
+	int err = scope_check(http_req_state(req), http_req_who(req), id, kind, what, access, &f);
+	if (err)
+		http_reply_error(req, err, &f);
+	return err == RSD_OK;
 }
 
 /*
@@ -92,13 +108,20 @@ static void after_write(struct http_req *req, struct command *cmd, int result)
 }
 
 /* Decodes, builds and submits one write. id: the target (NULL for a create); owner: a new
- * rate plan's product. */
+ * rate plan's product. Staff tied to a resort write only its products and their rate plans:
+ * the target's resort, a new rate plan's product's and a product body's resort_id must be
+ * theirs (a replace cannot move a product, but the body is checked all the same). */
 static void submit(struct http_req *req, enum catalog_kind kind, enum catalog_op op, const char *id,
 		   const char *owner)
 {
 	struct rsd_fail f = {0};
 	uint64_t if_match = 0;
 	cJSON *fields = NULL;
+	if (id && !in_scope(req, id, kind == CATALOG_PRODUCT ? ENTITY_PRODUCT : ENTITY_RATE_PLAN,
+			    name_of(kind), SCOPE_WRITE))
+		return;
+	if (owner && !in_scope(req, owner, ENTITY_PRODUCT, "product", SCOPE_WRITE))
+		return;
 	if (op != CATALOG_CREATE && http_req_if_match(req, &if_match, &f) != RSD_OK) {
 		http_reply_error(req, RSD_EINVAL, &f);
 		return;
@@ -107,6 +130,13 @@ static void submit(struct http_req *req, enum catalog_kind kind, enum catalog_op
 		size_t len;
 		const char *body = http_req_body(req, &len);
 		int err = catalog_decode(kind, op, body, len, &fields, &f);
+		const char *resort = err || kind != CATALOG_PRODUCT
+					     ? NULL
+					     : json_get_string(fields, "resort_id");
+		if (resort && (err = scope_acts_for(http_req_who(req), resort, &f))) {
+			cJSON_Delete(fields);
+			snprintf(f.field, sizeof(f.field), "resort_id");
+		}
 		if (err) {
 			http_reply_error(req, err, &f);
 			return;
@@ -192,7 +222,8 @@ void catalog_http_prices(struct http_req *req)
 void catalog_http_rate_plan_list(struct http_req *req)
 {
 	const char *id = path_id(req, CATALOG_PRODUCT);
-	if (id == NULL || !no_query(req))
+	if (id == NULL || !in_scope(req, id, ENTITY_PRODUCT, "product", SCOPE_READ) ||
+	    !no_query(req))
 		return;
 	cJSON *items;
 	int err = catalog_rate_plans(http_req_reader(req), id, &items);
@@ -219,7 +250,7 @@ void catalog_http_rate_plan_create(struct http_req *req)
 void catalog_http_rate_plan_get(struct http_req *req)
 {
 	const char *id = path_id(req, CATALOG_RATE_PLAN);
-	if (id && no_query(req))
+	if (id && in_scope(req, id, ENTITY_RATE_PLAN, "rate plan", SCOPE_READ) && no_query(req))
 		reply_doc(req, 200, CATALOG_RATE_PLAN, id, false);
 }
 
@@ -354,7 +385,10 @@ void catalog_http_review_moderate(struct http_req *req)
 	const char *body = http_req_body(req, &len);
 	int err = strlen(id) > ENTITY_ID_BYTES_MAX
 			  ? rsd_failf(&f, RSD_ENOTFOUND, "", "no review with id '%.64s'", id)
-			  : http_req_if_match(req, &if_match, &f);
+			  : scope_check(http_req_state(req), http_req_who(req), id, ENTITY_REVIEW,
+					"review", SCOPE_WRITE, &f);
+	if (!err)
+		err = http_req_if_match(req, &if_match, &f);
 	if (!err)
 		err = review_decode_moderate(body, len, &fields, &f);
 	if (err) {

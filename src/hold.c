@@ -17,6 +17,7 @@
 #include "eventlog.h"
 #include "json.h"
 #include "price.h"
+#include "scope.h"
 #include "banned.h"
 
 #define PREFIX_BYTES 9
@@ -424,20 +425,22 @@ void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id, const st
 
 int hold_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct principal *who)
 {
-	if (who->role < ROLE_STAFF) {
-		const char *owner = json_get_string(doc, "principal");
-		return owner && strcmp(owner, who->sub) == 0 ? RSD_OK : RSD_ENOTFOUND;
-	}
-	if (who->resort[0] == '\0')
+	const char *owner = json_get_string(doc, "principal");
+	if (who->sub[0] && owner && strcmp(owner, who->sub) == 0)
+		return RSD_OK;
+	if (who->role < ROLE_STAFF)
+		return RSD_ENOTFOUND;
+	if (scope_acts_for_all(who))
 		return RSD_OK;
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items"), *it;
 	int n = 0;
 	cJSON_ArrayForEach(it, items)
 	{
 		const char *product = json_get_string(it, "product_id");
-		struct entity_rec rec;
-		if (!product || store_entity_get(txn, s, product, &rec) != RSD_OK ||
-		    strcmp(rec.owner, who->resort) != 0)
+		char resort[ENTITY_ID_BYTES_MAX + 1];
+		if (!product ||
+		    scope_resort_of(txn, s, product, ENTITY_PRODUCT, resort) != RSD_OK ||
+		    scope_acts_for(who, resort, NULL) != RSD_OK)
 			return RSD_ENOTFOUND;
 		n++;
 	}

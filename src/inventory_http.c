@@ -12,6 +12,7 @@
 #include "http.h"
 #include "inventory.h"
 #include "price.h"
+#include "scope.h"
 #include "banned.h"
 
 /* Reads from/to (and slot) of the query as a range of at most max_days. */
@@ -82,10 +83,17 @@ void inventory_http_put(struct http_req *req)
 	const char *product = http_req_id(req, "product");
 	if (!product)
 		return;
+	/* Staff tied to a resort set only its products' inventory. */
+	int err = scope_check(http_req_state(req), http_req_who(req), product, ENTITY_PRODUCT,
+			      "product", SCOPE_WRITE, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
 	size_t len;
 	const char *body = http_req_body(req, &len);
 	struct inventory_set set;
-	int err = inventory_decode_set(product, body, len, &set, &f);
+	err = inventory_decode_set(product, body, len, &set, &f);
 	if (err) {
 		http_reply_error(req, err, &f);
 		return;
@@ -109,8 +117,16 @@ void inventory_http_get(struct http_req *req)
 		http_reply_error(req, err, &f);
 		return;
 	}
-	if (http_req_id(req, "product"))
-		reply_doc(req, product, from, to, slot);
+	if (!http_req_id(req, "product"))
+		return;
+	/* Staff of another resort are told there is no such product, not that it is not
+	 * theirs. */
+	if ((err = scope_check(http_req_state(req), http_req_who(req), product, ENTITY_PRODUCT,
+			       "product", SCOPE_READ, &f))) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	reply_doc(req, product, from, to, slot);
 }
 
 void inventory_http_availability(struct http_req *req)

@@ -14,6 +14,7 @@
 #include "json.h"
 #include "readcache.h"
 #include "resort.h"
+#include "scope.h"
 #include "banned.h"
 
 /*
@@ -114,6 +115,13 @@ void resort_http_patch(struct http_req *req)
 	const char *id = http_req_id(req, "resort");
 	if (!id) {
 		cJSON_Delete(fields);
+		return;
+	}
+	/* Managers tied to a resort change only that one. */
+	if ((err = scope_check(http_req_state(req), http_req_who(req), id, ENTITY_RESORT, "resort",
+			       SCOPE_WRITE, &f))) {
+		cJSON_Delete(fields);
+		http_reply_error(req, err, &f);
 		return;
 	}
 	struct resort_cmd *rc = arena_alloc(http_req_arena(req), sizeof(*rc));
