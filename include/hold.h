@@ -96,7 +96,8 @@ struct sweep_cmd {
 	struct command cmd;
 	uint64_t now_ms;
 	int holds_expired, keys_removed;
-	int more; /* out: 1 when the batch was full */
+	int sign_in_removed; /* sessions and refresh records past their end */
+	int more;	     /* out: 1 when the batch was full */
 };
 void sweep_cmd_init(struct sweep_cmd *sc, uint64_t now_ms);
 

@@ -110,7 +110,7 @@ struct session_cmd {
 	struct command cmd; /* first: the writer hands back this pointer */
 	enum session_op op;
 	uint64_t now_ms;
-	struct session_limits lim;
+	struct session_limits lim; /* LOGIN, REFRESH: the config's (auth_limits) */
 	struct principal who;
 	char via[16];			    /* LOGIN: "password" or "oidc" */
 	char ip[64];			    /* the client address, for the audit trail */
@@ -134,6 +134,11 @@ struct session_cmd {
 /* Prepares sc for op (zeroes it, sets apply); the caller fills the inputs, then submits
  * &sc->cmd (setting cmd.done) and releases it with session_cmd_release. */
 void session_cmd_init(struct session_cmd *sc, enum session_op op, uint64_t now_ms);
+
+/* The sweeper's part (writer thread): removes a session (kind EXPIRY_SESSION, id its sid)
+ * with its per-user index entry, or a refresh record (EXPIRY_REFRESH, id its hash), when
+ * its expiry entry comes due. A record already gone is fine. Errors: RSD_EIO. */
+int session_expire(MDB_txn *txn, struct store *s, uint8_t kind, const void *id, size_t len);
 void session_cmd_release(struct session_cmd *sc);
 
 #endif

@@ -102,7 +102,12 @@ uint64_t store_last_txnid(struct store *s);
  * The expiry index: (ms, kind, id) keys the sweeper walks in time order. Writer thread.
  * Errors: RSD_EFULL, RSD_EIO (a missing entry is not an error for del).
  */
-enum expiry_kind { EXPIRY_HOLD = 1, EXPIRY_IDEMPOTENCY = 2 };
+enum expiry_kind {
+	EXPIRY_HOLD = 1,
+	EXPIRY_IDEMPOTENCY = 2,
+	EXPIRY_SESSION = 3,
+	EXPIRY_REFRESH = 4
+};
 #define EXPIRY_ID_BYTES_MAX 256
 int store_expiry_add(MDB_txn *txn, struct store *s, uint64_t ms, uint8_t kind, const void *id,
 		     size_t len);

@@ -268,6 +268,7 @@ static void password_checked(struct http_req *req, void *arg, bool woken)
 		throttle_clear(P.per_user, k.user);
 		struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
 		session_cmd_init(&lc->sc, SESSION_LOGIN, rsd_now_ms());
+		auth_limits(http_req_server(req)->auth, &lc->sc.lim);
 		struct principal *p = &lc->sc.who;
 		snprintf(p->sub, sizeof(p->sub), "staff:%s", j->rec.name);
 		snprintf(p->resort, sizeof(p->resort), "%s", j->rec.resort);
@@ -672,6 +673,7 @@ static void callback_ready(struct http_req *req, void *arg, bool woken)
 	(void)woken; /* parked without a timeout, as login_ready */
 	struct login_ctx *lc = rsd_calloc(1, sizeof(*lc));
 	session_cmd_init(&lc->sc, SESSION_LOGIN, rsd_now_ms());
+	auth_limits(http_req_server(req)->auth, &lc->sc.lim);
 	if (j->err == RSD_OK)
 		j->err = oidc_principal(http_req_server(req)->oidc, j->claims, &lc->sc.who,
 					&lc->sc.profile, &j->fail);

@@ -18,6 +18,7 @@
 #include "json.h"
 #include "price.h"
 #include "scope.h"
+#include "session.h"
 #include "banned.h"
 
 #define PREFIX_BYTES 9
@@ -500,6 +501,10 @@ static int sweep_apply(struct writer_txn *wt, struct command *cmd)
 		if (due[i].kind == EXPIRY_HOLD) {
 			err = expire_hold(wt, due[i].id, due[i].ms, &cmd->fail);
 			sc->holds_expired += !err;
+		} else if (due[i].kind == EXPIRY_SESSION || due[i].kind == EXPIRY_REFRESH) {
+			err = session_expire(wt->txn, wt->store, due[i].kind, due[i].id,
+					     due[i].len);
+			sc->sign_in_removed += !err;
 		} else {
 			err = idempotency_expire(wt->txn, wt->store, due[i].id, due[i].len,
 						 due[i].ms);

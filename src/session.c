@@ -303,6 +303,18 @@ static int rewrite_header(MDB_txn *txn, struct store *s, const char *sid, const 
 	return err;
 }
 
+/* The per-user index entry of a session: 'u' sub NUL sid. */
+#define USER_INDEX_KEY_BYTES (1 + PRINCIPAL_BYTES_MAX + 1 + SESSION_ID_BYTES)
+static MDB_val user_index_key(char *kb, const char *sub, const char *sid)
+{
+	size_t n = strlen(sub);
+	kb[0] = 'u';
+	memcpy(kb + 1, sub, n);
+	kb[1 + n] = '\0';
+	memcpy(kb + 2 + n, sid, SESSION_ID_BYTES);
+	return (MDB_val){.mv_size = 2 + n + SESSION_ID_BYTES, .mv_data = kb};
+}
+
 static int put_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[32], cJSON *rec)
 {
 	char *text = cJSON_PrintUnformatted(rec);
@@ -327,6 +339,7 @@ static cJSON *audit(const struct session_cmd *sc, const char *sid)
 static int apply_login(struct writer_txn *wt, struct session_cmd *sc)
 {
 	struct store *s = wt->store;
+	RSD_ASSERT(sc->lim.max_ms > 0); /* the session's end is fixed now: the caller's limits */
 	if (sc->user[0]) { /* a password login: the user may have been disabled meanwhile */
 		struct user_rec u;
 		if (session_user_get(wt->txn, s, sc->user, &u) || u.disabled)
@@ -348,14 +361,8 @@ static int apply_login(struct writer_txn *wt, struct session_cmd *sc)
 	free(text);
 	if (err)
 		return err;
-	/* The user's index entry: 'u' sub NUL sid. */
-	char kb[1 + PRINCIPAL_BYTES_MAX + 1 + SESSION_ID_BYTES];
-	size_t n = strlen(sc->who.sub);
-	kb[0] = 'u';
-	memcpy(kb + 1, sc->who.sub, n);
-	kb[1 + n] = '\0';
-	memcpy(kb + 2 + n, sc->who.sid, SESSION_ID_BYTES);
-	MDB_val k = {.mv_size = 2 + n + SESSION_ID_BYTES, .mv_data = kb}, empty = {0, (void *)""};
+	char kb[USER_INDEX_KEY_BYTES];
+	MDB_val k = user_index_key(kb, sc->who.sub, sc->who.sid), empty = {0, (void *)""};
 	if ((err = store_err(mdb_put(wt->txn, s->sessions, &k, &empty, 0))))
 		return err;
 	cJSON *rec = cJSON_CreateObject();
@@ -364,7 +371,12 @@ static int apply_login(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddNumberToObject(rec, "used_ms", 0);
 	err = put_refresh(wt->txn, s, sc->token_hash, rec);
 	cJSON_Delete(rec);
-	if (err)
+	/* Both go for good at the session's absolute end (session_expire). */
+	uint64_t end = sc->now_ms + sc->lim.max_ms;
+	if (err ||
+	    (err = store_expiry_add(wt->txn, s, end, EXPIRY_SESSION, sc->who.sid,
+				    SESSION_ID_BYTES)) ||
+	    (err = store_expiry_add(wt->txn, s, end, EXPIRY_REFRESH, sc->token_hash, 32)))
 		return err;
 	cJSON *ev = audit(sc, sc->who.sid);
 	cJSON_AddStringToObject(ev, "via", sc->via);
@@ -463,7 +475,11 @@ static int rotate(struct writer_txn *wt, struct session_cmd *sc, cJSON *rec, MDB
 	cJSON_ReplaceItemInObject(rec, "used_ms", cJSON_CreateNumber((double)sc->now_ms));
 	cJSON_AddStringToObject(rec, "access", sc->access);
 	int err = put_refresh(wt->txn, wt->store, sc->token_hash, rec);
-	if (err)
+	/* A used token is kept a day, so that presenting it again revokes the family; then it
+	 * is merely unknown. Its entry at the session's end finds it gone, which is fine. */
+	if (err ||
+	    (err = store_expiry_add(wt->txn, wt->store, sc->now_ms + REFRESH_USED_KEEP_S * 1000ull,
+				    EXPIRY_REFRESH, sc->token_hash, 32)))
 		return err;
 	cJSON *next = cJSON_CreateObject();
 	cJSON_AddStringToObject(next, "sid", sc->who.sid);
@@ -471,7 +487,8 @@ static int rotate(struct writer_txn *wt, struct session_cmd *sc, cJSON *rec, MDB
 	cJSON_AddNumberToObject(next, "used_ms", 0);
 	err = put_refresh(wt->txn, wt->store, sc->next_hash, next);
 	cJSON_Delete(next);
-	if (err)
+	if (err || (err = store_expiry_add(wt->txn, wt->store, h->created_ms + sc->lim.max_ms,
+					   EXPIRY_REFRESH, sc->next_hash, 32)))
 		return err;
 	h->gen++;
 	h->last_ms = sc->now_ms;
@@ -559,6 +576,34 @@ static int apply_user(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddBoolToObject(ev, "disabled", sc->rec.disabled);
 	cJSON_AddNumberToObject(ev, "sessions_revoked", sc->revoked_count);
 	return writer_emit_json(wt, EVENT_USER_CHANGED, ev);
+}
+
+int session_expire(MDB_txn *txn, struct store *s, uint8_t kind, const void *id, size_t len)
+{
+	int rc;
+	if (kind == EXPIRY_REFRESH) {
+		MDB_val k = {.mv_size = len, .mv_data = (void *)id};
+		rc = mdb_del(txn, s->refresh, &k, NULL);
+		return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+	}
+	char sid[SESSION_ID_BYTES + 1];
+	if (kind != EXPIRY_SESSION || len != SESSION_ID_BYTES)
+		return RSD_EINTERNAL;
+	memcpy(sid, id, SESSION_ID_BYTES);
+	sid[SESSION_ID_BYTES] = '\0';
+	MDB_val v;
+	struct principal who;
+	int err = session_get(txn, s, sid, &v);
+	if (err == RSD_ENOTFOUND)
+		return RSD_OK;
+	if (err || (err = record_principal(&v, sid, &who)))
+		return err ? err : RSD_EIO;
+	char kb[USER_INDEX_KEY_BYTES], sb[1 + SESSION_ID_BYTES];
+	MDB_val uk = user_index_key(kb, who.sub, sid), sk = session_key(sb, sid);
+	rc = mdb_del(txn, s->sessions, &uk, NULL);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		rc = mdb_del(txn, s->sessions, &sk, NULL);
+	return store_err(rc);
 }
 
 static int session_apply(struct writer_txn *wt, struct command *cmd)

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "eventlog.h"
+#include "hold.h"
 #include "json.h"
 #include "session.h"
 #include "store.h"
@@ -33,6 +34,7 @@ static const struct session_limits LIM = {
 	.idle_ms = IDLE_MS, .max_ms = MAX_MS, .grace_ms = GRACE_MS};
 
 struct fixture {
+	struct session_limits lim; /* what logins and refreshes are given (LIM) */
 	char dir[64];
 	struct store store;
 	struct writer *writer;
@@ -42,6 +44,7 @@ static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	tmpdir_make(fx->dir, sizeof(fx->dir));
+	fx->lim = LIM;
 	struct rsd_fail f;
 	if (store_open(&fx->store, fx->dir, 64u << 20, "w1", &f) != RSD_OK ||
 	    writer_start(&fx->writer, &fx->store, NULL, NULL) != RSD_OK)
@@ -75,7 +78,7 @@ static int login_as(struct fixture *fx, const char *sub, enum role role, const c
 {
 	struct session_cmd sc;
 	session_cmd_init(&sc, SESSION_LOGIN, now_ms);
-	sc.lim = LIM;
+	sc.lim = fx->lim;
 	snprintf(sc.who.sub, sizeof(sc.who.sub), "%s", sub);
 	session_new_id(sc.who.sid);
 	sc.who.role = role;
@@ -117,7 +120,7 @@ static struct refreshed refresh(struct fixture *fx, const char *token, const cha
 {
 	struct session_cmd sc;
 	session_cmd_init(&sc, SESSION_REFRESH, now_ms);
-	sc.lim = LIM;
+	sc.lim = fx->lim;
 	session_hash(token, sc.token_hash);
 	session_hash(next, sc.next_hash);
 	sc.access = strdup(access);
@@ -429,6 +432,81 @@ static void test_refresh_rotation(void **state)
 	free(t1);
 	free(t2);
 	free(t9);
+}
+
+/* Entries of a database (sessions: two per session, its record and its index entry). */
+static size_t entries(struct fixture *fx, MDB_dbi dbi)
+{
+	MDB_txn *txn;
+	MDB_stat st;
+	assert_int_equal(mdb_txn_begin(fx->store.env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+	mdb_txn_abort(txn);
+	return st.ms_entries;
+}
+
+static int sweep(struct fixture *fx, uint64_t now_ms)
+{
+	struct sweep_cmd sc;
+	sweep_cmd_init(&sc, now_ms);
+	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
+	assert_false(sc.more);
+	return sc.sign_in_removed;
+}
+
+static bool has_refresh(struct fixture *fx, const char *token)
+{
+	cJSON *rec = refresh_record(fx, token);
+	cJSON_Delete(rec);
+	return rec != NULL;
+}
+
+/* Nothing sign-in keeps outlives its use: a session and all its refresh records go at its
+ * absolute end, a used refresh token a day after its use when the session lasts longer. */
+static void test_the_sweeper_removes_what_has_run_out(void **state)
+{
+	struct fixture *fx = *state;
+	struct login l = login(fx, "u_alice", T0), other = login(fx, "u_bob", T0 + MAX_MS / 2);
+	char *t1 = token_new(), *t2 = token_new();
+	assert_int_equal(refresh(fx, l.token, t1, "access-1", T0 + 1000).result, RSD_OK);
+	assert_int_equal(refresh(fx, t1, t2, "access-2", T0 + 2000).result, RSD_OK);
+	assert_int_equal(entries(fx, fx->store.sessions), 4);
+	assert_int_equal(entries(fx, fx->store.refresh), 4);
+	assert_int_equal(sweep(fx, T0 + MAX_MS - 1), 0); /* nothing due yet */
+	assert_int_equal(check(fx, l.sid, NULL, T0 + 3000, NULL), RSD_OK);
+
+	sweep(fx, T0 + MAX_MS); /* alice's session ends: it and its 3 records go */
+	assert_int_equal(check(fx, l.sid, NULL, T0 + 3000, NULL), RSD_EAUTH);
+	assert_int_equal(of_refresh(fx, t2, T0 + 3000, NULL), RSD_EAUTH);
+	assert_false(has_refresh(fx, l.token));
+	assert_false(has_refresh(fx, t2));
+	assert_int_equal(entries(fx, fx->store.sessions), 2); /* bob's */
+	assert_int_equal(entries(fx, fx->store.refresh), 1);
+	assert_int_equal(logout(fx, "u_alice", NULL, true, NULL), 0); /* no index entry left */
+	assert_int_equal(check(fx, other.sid, NULL, T0 + MAX_MS / 2 + 1000, NULL), RSD_OK);
+	sweep(fx, T0 + MAX_MS / 2 + MAX_MS);
+	assert_int_equal(entries(fx, fx->store.sessions), 0);
+	assert_int_equal(entries(fx, fx->store.refresh), 0);
+
+	/* A session of a week: a used token goes a day after its use, the live one stays. */
+	const uint64_t day = REFRESH_USED_KEEP_S * 1000ull, t3 = T0 + MAX_MS * 2;
+	fx->lim.max_ms = 7 * day;
+	fx->lim.idle_ms = 7 * day;
+	struct login w = login(fx, "u_carol", t3);
+	char *t4 = token_new();
+	assert_int_equal(refresh(fx, w.token, t4, "access-3", t3 + 1000).result, RSD_OK);
+	sweep(fx, t3 + 1000 + day - 1);
+	assert_true(has_refresh(fx, w.token));
+	sweep(fx, t3 + 1000 + day);
+	assert_false(has_refresh(fx, w.token));
+	assert_true(has_refresh(fx, t4));
+	assert_int_equal(entries(fx, fx->store.sessions), 2);
+	sweep(fx, t3 + 7 * day);
+	assert_int_equal(entries(fx, fx->store.sessions), 0);
+	assert_int_equal(entries(fx, fx->store.refresh), 0);
+	free(t1);
+	free(t2);
+	free(t4);
 }
 
 static void test_grace_replay(void **state)
@@ -825,6 +903,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_ids_and_hashes),
 		T(test_login_creates_live_session),
 		T(test_login_with_profile_event),
+		T(test_the_sweeper_removes_what_has_run_out),
 		T(test_refresh_rotation),
 		T(test_grace_replay),
 		T(test_reuse_after_grace_revokes_family),
