@@ -109,6 +109,7 @@
 #define TOKEN_CACHE_BYTES	 1024  /* a longer token is verified on every request */
 #define KEY_CHECK_INTERVAL_MS	 1000  /* how often a rotated signing key is looked for */
 #define KEY_RETIRED_KEEP_S	 86400 /* a retired key verifies tokens this long */
+#define SESSION_TOUCH_EVERY	 8     /* a browser's use restarts its idle clock after idle/8 */
 #define REFRESH_USED_KEEP_S	 86400 /* a used refresh token is known (as reuse) this long */
 #define KEY_PUBLISH_LEAD_S	 300 /* what others verify is signed with a key published this long */
 #define LOGIN_WINDOW_S		 900 /* failed logins are counted over this window */

@@ -64,13 +64,16 @@ void session_hash(const char *text, unsigned char out[32]);
  * Checks that session sid is live at now_ms: it exists, is not revoked, and neither its
  * idle nor its absolute lifetime has run out. When cookie_secret is not NULL, it must be
  * the session's cookie secret. When who is not NULL it is filled from the session. When
- * until_ms is not NULL it is set to the instant the session runs out of time (idle or
- * absolute), so a caller may reuse the verdict before then while nothing is committed.
- * Errors: RSD_EAUTH with f saying why, RSD_EIO.
+ * times is not NULL it is filled too (a caller may reuse the verdict before until_ms while
+ * nothing is committed). Errors: RSD_EAUTH with f saying why, RSD_EIO.
  */
+struct session_times {
+	uint64_t until_ms; /* when the session runs out of time (idle or absolute) */
+	uint64_t last_ms;  /* its login, last refresh or last touch: idle time counts from here */
+};
 int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *cookie_secret,
 		  const struct session_limits *lim, uint64_t now_ms, struct principal *who,
-		  uint64_t *until_ms, struct rsd_fail *f);
+		  struct session_times *times, struct rsd_fail *f);
 
 /* The session that refresh token hash belongs to (a read, before signing the next access
  * token). Errors: RSD_EAUTH (unknown token or dead session), RSD_EIO. */
@@ -104,6 +107,7 @@ enum session_op {
 	SESSION_LOGIN_FAILED, /* audit only */
 	SESSION_USER_ADD,     /* a new local user (fails when the name is taken) */
 	SESSION_USER_UPDATE,  /* replace a local user's record; revokes its sessions */
+	SESSION_TOUCH,	      /* who.sid was used at now_ms: its idle time counts from then */
 };
 
 struct session_cmd {

@@ -32,6 +32,7 @@ struct key_age {
 struct auth {
 	const struct config *config;
 	struct store *store;
+	struct writer *writer;
 	pthread_rwlock_t lock; /* ring and current */
 	struct jose_ring ring;
 	char current[JOSE_KID_BYTES_MAX + 1];
@@ -262,6 +263,7 @@ int auth_open(struct auth **out, const struct config *c, struct store *s, struct
 	struct auth *a = rsd_calloc(1, sizeof(*a));
 	a->config = c;
 	a->store = s;
+	a->writer = w;
 	pthread_rwlock_init(&a->lock, NULL);
 	int err = add_key(w, rsd_now_ms(), true, NULL);
 	if (err == RSD_OK)
@@ -514,17 +516,36 @@ int auth_bearer(struct auth *a, struct auth_cache *c, struct store_reader *r, co
 			return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
 		struct session_limits lim;
 		auth_limits(a, &lim);
-		uint64_t until;
-		int err = session_check(txn, a->store, slot->who.sid, NULL, &lim, now_ms, NULL,
-					&until, f);
+		struct session_times t;
+		int err = session_check(txn, a->store, slot->who.sid, NULL, &lim, now_ms, NULL, &t,
+					f);
 		store_reader_end(r);
 		if (err)
 			return err;
 		slot->checked_txnid = txnid;
-		slot->live_until_ms = until;
+		slot->live_until_ms = t.until_ms;
 	}
 	*out = slot->who;
 	return RSD_OK;
+}
+
+static void touch_done(struct command *cmd)
+{
+	free(cmd->arg); /* the session_cmd, which owns nothing else */
+}
+
+/* Submits a SESSION_TOUCH and forgets it: when the queue is full, a later request tries
+ * again; two at once are harmless (the later time wins). */
+static void touch(struct auth *a, const char *sid, uint64_t now_ms,
+		  const struct session_limits *lim)
+{
+	struct session_cmd *sc = rsd_malloc(sizeof(*sc));
+	session_cmd_init(sc, SESSION_TOUCH, now_ms);
+	sc->lim = *lim;
+	snprintf(sc->who.sid, sizeof(sc->who.sid), "%s", sid);
+	sc->cmd.done = touch_done;
+	if (writer_submit(a->writer, &sc->cmd) != RSD_OK)
+		free(sc);
 }
 
 int auth_cookie(struct auth *a, struct store_reader *r, const char *value, uint64_t now_ms,
@@ -542,8 +563,14 @@ int auth_cookie(struct auth *a, struct store_reader *r, const char *value, uint6
 	MDB_txn *txn = store_reader_begin(r);
 	if (txn == NULL)
 		return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
-	int err = session_check(txn, a->store, sid, dot + 1, &lim, now_ms, out, NULL, f);
+	struct session_times t;
+	int err = session_check(txn, a->store, sid, dot + 1, &lim, now_ms, out, &t, f);
 	store_reader_end(r);
+	/* A browser never refreshes: its use restarts the idle clock, with one write per
+	 * 1/SESSION_TOUCH_EVERY of the idle time, and none once the absolute end is nearer. */
+	if (err == RSD_OK && t.until_ms == t.last_ms + lim.idle_ms &&
+	    now_ms >= t.last_ms + lim.idle_ms / SESSION_TOUCH_EVERY)
+		touch(a, sid, now_ms, &lim);
 	return err;
 }
 

@@ -164,7 +164,7 @@ static int live(const struct session_hdr *h, const struct session_limits *lim, u
 
 int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *cookie_secret,
 		  const struct session_limits *lim, uint64_t now_ms, struct principal *who,
-		  uint64_t *until_ms, struct rsd_fail *f)
+		  struct session_times *times, struct rsd_fail *f)
 {
 	MDB_val v;
 	int err = session_get(txn, s, sid, &v);
@@ -183,9 +183,10 @@ int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *co
 	}
 	if (who && record_principal(&v, sid, who))
 		return rsd_failf(f, RSD_EIO, "", "cannot read the session");
-	if (until_ms) {
+	if (times) {
 		uint64_t max_end = h.created_ms + lim->max_ms, idle_end = h.last_ms + lim->idle_ms;
-		*until_ms = max_end < idle_end ? max_end : idle_end;
+		times->until_ms = max_end < idle_end ? max_end : idle_end;
+		times->last_ms = h.last_ms;
 	}
 	return RSD_OK;
 }
@@ -606,6 +607,23 @@ int session_expire(MDB_txn *txn, struct store *s, uint8_t kind, const void *id, 
 	return store_err(rc);
 }
 
+/* A browser session was used (apps refresh instead): idle time counts from now. A session
+ * that is gone or no longer live stays as it is; no event, as for a refresh. */
+static int apply_touch(struct writer_txn *wt, struct session_cmd *sc)
+{
+	MDB_val v;
+	struct session_hdr h;
+	int err = session_get(wt->txn, wt->store, sc->who.sid, &v);
+	if (err == RSD_ENOTFOUND)
+		return RSD_OK;
+	if (err || (err = hdr_decode(&v, &h)))
+		return err ? err : RSD_EIO;
+	if (live(&h, &sc->lim, sc->now_ms, NULL) != RSD_OK || sc->now_ms <= h.last_ms)
+		return RSD_OK;
+	h.last_ms = sc->now_ms;
+	return rewrite_header(wt->txn, wt->store, sc->who.sid, &v, &h);
+}
+
 static int session_apply(struct writer_txn *wt, struct command *cmd)
 {
 	struct session_cmd *sc = (struct session_cmd *)cmd;
@@ -617,6 +635,7 @@ static int session_apply(struct writer_txn *wt, struct command *cmd)
 	case SESSION_LOGIN_FAILED: return apply_login_failed(wt, sc);
 	case SESSION_USER_ADD:
 	case SESSION_USER_UPDATE: return apply_user(wt, sc);
+	case SESSION_TOUCH: return apply_touch(wt, sc);
 	}
 	return RSD_EINTERNAL;
 }

@@ -23,7 +23,7 @@ import openapi_contract
 from apihelp import head_seq, hold_body, problem, search_all, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oidc"))
-from oidc_harness import OidcProvider  # noqa: E402
+from oidc_harness import idp  # noqa: E402,F401 (a fixture)
 
 A, B = "rs_jeju", "rs_seorak"
 PA, PB = "pr_jeju_ocean_deluxe", "pr_seorak_mountain_std"  # room types of A and B
@@ -256,23 +256,12 @@ def test_staff_only_reads_of_another_resort_answer_404(demo):
 
 # ---- holds and bookings: the guest who made them and their resort's staff ----
 
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory):
-    op = OidcProvider(tmp_path_factory.mktemp("idp"))
-    op.start()
-    yield op
-    op.close()
-
-
 def sso_demo_server(make_server, op):
-    """A demo server that trusts op. Restarted on its port, so that its public URL (the
-    redirect URI) names the port it listens on (as in test_sso.py)."""
+    """A demo server that trusts op, with op's client allowed to redirect to its callback."""
     srv = make_server(args=["--oidc-issuer", op.issuer, "--oidc-client-id", op.client_id,
                             "--oidc-client-secret", op.client_secret, "--oidc-ca-file",
                             op.ca_file, "--oidc-scopes", "openid profile email groups",
                             "--demo"])
-    assert srv.stop() == 0, "".join(srv.logs[-80:])
-    srv.start(timeout=60)
     op.set_redirect_uris([srv.base + "/auth/callback"])
     return srv
 

@@ -29,7 +29,7 @@ import requests
 from conftest import BIN
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oidc"))
-from oidc_harness import OidcProvider, make_tls_files  # noqa: E402
+from oidc_harness import OidcProvider, idp, make_tls_files  # noqa: E402,F401 (idp: a fixture)
 
 ITER = ["--password-iterations", "1000"]
 ROLE_MAP = "resort-staff=staff,resort-managers=manager,group-admins=admin"
@@ -38,15 +38,6 @@ PW = "correct horse 1"
 
 # ---------------------------------------------------------------- fixtures and helpers
 
-@pytest.fixture(scope="module")
-def idp(tmp_path_factory):
-    """One provider for the module (its redirect_uris follow each test's server)."""
-    op = OidcProvider(tmp_path_factory.mktemp("idp"))
-    op.start()
-    yield op
-    op.close()
-
-
 def oidc_args(op):
     return ["--oidc-issuer", op.issuer, "--oidc-client-id", "resortd-test",
             "--oidc-client-secret", "resortd-test-secret", "--oidc-ca-file", op.ca_file,
@@ -54,16 +45,10 @@ def oidc_args(op):
 
 
 def sso_server(make_server, op, data_dir=None, args=None):
-    """A resortd that trusts op, with op's client allowed to redirect to its callback.
-
-    The fixture starts servers on --listen 127.0.0.1:0, and the server derives its default
-    public URL (so its redirect_uri) from that string, not from the port it bound (see
-    test_default_redirect_uri_names_the_bound_port). Until that is fixed, restart it: a
-    restart listens on 127.0.0.1:PORT explicitly."""
+    """A resortd that trusts op, with op's client allowed to redirect to its callback (the
+    server's default public URL names the port it bound: see
+    test_default_redirect_uri_names_the_bound_port)."""
     srv = make_server(args=oidc_args(op) if args is None else args, data_dir=data_dir)
-    rc = srv.stop()
-    assert rc == 0, "".join(srv.logs[-80:])
-    srv.start(timeout=60)
     op.set_redirect_uris([srv.base + "/auth/callback"])
     return srv
 

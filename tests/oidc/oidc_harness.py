@@ -333,6 +333,15 @@ def oidc_provider_factory(tmp_path_factory):
         op.stop()
 
 
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory):
+    """One provider for a test module (its redirect_uris follow each test's server)."""
+    op = OidcProvider(tmp_path_factory.mktemp("idp"))
+    op.start()
+    yield op
+    op.close()
+
+
 @pytest.fixture
 def oidc_provider(oidc_provider_factory):
     """One started OidcProvider (redirect_uris http://127.0.0.1:9/cb until set_redirect_uris)."""

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "config.h"
@@ -83,6 +84,9 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The browser cookie of the last login(): "SID.SECRET". */
+static char last_cookie[SESSION_ID_BYTES + 1 + SESSION_TOKEN_BYTES + 1];
+
 /* Logs sub in through the writer at now_ms and signs its access token (caller frees). */
 static char *login(struct fixture *fx, const char *sub, uint64_t now_ms, struct principal *who)
 {
@@ -103,6 +107,7 @@ static char *login(struct fixture *fx, const char *sub, uint64_t now_ms, struct 
 	sc.access = strdup("access-login");
 	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
 	*who = sc.who;
+	snprintf(last_cookie, sizeof(last_cookie), "%s.%s", sc.who.sid, cookie);
 	session_cmd_release(&sc);
 	char *access = NULL;
 	assert_int_equal(auth_sign_access(fx->auth, who, now_ms, &access), RSD_OK);
@@ -208,6 +213,43 @@ static void test_a_token_too_long_to_keep(void **state)
 	free(token);
 }
 
+static int cookie_at(struct fixture *fx, const char *cookie, uint64_t now_ms)
+{
+	struct principal who;
+	struct rsd_fail f;
+	return auth_cookie(fx->auth, &fx->reader, cookie, now_ms, &who, &f);
+}
+
+/* A browser never refreshes: its use restarts the idle clock (through the writer, after the
+ * request; so this waits for it). */
+static void test_a_browser_session_slides(void **state)
+{
+	struct fixture *fx = *state;
+	fx->config.session_idle_s = 60;
+	auth_limits(fx->auth, &fx->lim);
+	struct principal who;
+	free(login(fx, "staff:hana", fx->t0, &who));
+	char cookie[sizeof(last_cookie)];
+	snprintf(cookie, sizeof(cookie), "%s", last_cookie);
+	assert_int_equal(cookie_at(fx, cookie, fx->t0 + 1000), RSD_OK); /* too soon: no touch */
+	uint64_t used = fx->t0 + 50 * 1000;
+	assert_int_equal(cookie_at(fx, cookie, used), RSD_OK); /* touches */
+	/* Past the login's idle end, live only once the touch has committed. */
+	uint64_t after = fx->t0 + 61 * 1000;
+	int err = RSD_EAUTH;
+	for (int i = 0; i < 5000 && err != RSD_OK; i++) {
+		err = cookie_at(fx, cookie, after);
+		if (err)
+			usleep(1000);
+	}
+	assert_int_equal(err, RSD_OK);
+	assert_int_equal(cookie_at(fx, cookie, used + 60 * 1000 - 1), RSD_OK);
+	assert_int_equal(cookie_at(fx, cookie, used + 60 * 1000), RSD_EAUTH);
+	/* A bad secret is refused, and touches nothing. */
+	cookie[strlen(cookie) - 1] ^= 1;
+	assert_int_equal(cookie_at(fx, cookie, used + 1000), RSD_EAUTH);
+}
+
 /* The kid in a compact token's header. */
 static void kid_of(const char *token, char *out, size_t cap)
 {
@@ -272,6 +314,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_published_signing_waits_for_a_new_key, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_a_browser_session_slides, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -369,6 +369,7 @@ static void test_login_with_profile_event(void **state)
 	struct fixture *fx = *state;
 	struct session_cmd sc;
 	session_cmd_init(&sc, SESSION_LOGIN, T0);
+	sc.lim = fx->lim;
 	snprintf(sc.who.sub, sizeof(sc.who.sub), "%s", "u_bob");
 	session_new_id(sc.who.sid);
 	sc.who.role = ROLE_GUEST;
