@@ -8,8 +8,8 @@
 #      with and without `Authorization: Bearer` (the bench admin's token) against the same
 #      `resortd serve --demo` (default workers), and a control: anonymous with a padding header
 #      as long as the Authorization one; the three alternate in every round (the order reversed
-#      every other round); -t2 -c64 as bench/run.sh. A signed-in request pays a probe of the
-#      worker's token cache (the token compared whole), a look at LMDB's last transaction id and,
+#      every other round); -t2 -c64 as bench/run.sh. A signed-in request pays a SHA-256 of its
+#      token, a probe of the worker's token cache, a look at LMDB's last transaction id and,
 #      when anything was committed since, one LMDB read of its session (the token's ES256
 #      verification once per worker). Target: auth costs <= 10 %.
 #  (b) the session check in-process (bench/auth_engine.c: BENCH_AUTH_SESSIONS sessions made
@@ -343,8 +343,8 @@ eng_row() { # eng_row CASE THREADS NAME
 	echo "with clock_gettime(CLOCK_MONOTONIC) around begin+call+end. CPU us/op: the process's CPU (all threads) / ops."
 	echo "- **check** = \`session_check(txn, store, sid, NULL, &lim, now_ms, NULL, NULL, &f)\`;"
 	echo "- **bearer (cache hit)** = \`auth_bearer\` with the session's ES256 access token (auth_open over the store;"
-	echo "  auth_sign_access), one token cache per thread as per worker, warmed, $(kv "$(head -1 "$T/res/eng_setup")" hit_tokens) tokens with a cache slot each: cache"
-	echo "  probe and compare, no session read (nothing is committed meanwhile) — what a signed-in request pays"
+	echo "  auth_sign_access), one token cache per thread as per worker, warmed, $(kv "$(head -1 "$T/res/eng_setup")" hit_tokens) tokens with a cache slot each: SHA-256"
+	echo "  of the token, cache probe, no session read (nothing is committed meanwhile) — what a signed-in request pays"
 	echo "  between writes (a write in between adds the **check** row);"
 	echo "- **bearer (cache miss)** = auth_bearer on pairs of tokens sharing a slot, alternately: the ES256 verification"
 	echo "  + the check — what a token's first request on a worker pays (${DUR}/3 s per run);"

@@ -17,8 +17,8 @@
  *   bearer:      auth_bearer with an ES256 access token signed by auth_sign_access for the
  *                session (auth_open over the store: config_defaults + data_dir + public_url),
  *                one auth_cache per thread (as per worker), tokens chosen so each has a
- *                cache slot of its own (auth_cache_slot) and the cache warmed first: probe,
- *                compare, and no session read, as nothing is committed meanwhile (a worker
+ *                cache slot of its own (auth_cache_slot) and the cache warmed first: SHA-256,
+ *                probe, and no session read, as nothing is committed meanwhile (a worker
  *                between writes; the check case is what a write in between adds);
  *   bearer_miss: auth_bearer on pairs of tokens sharing a slot, alternately, so every call
  *                misses: the ES256 verification (once per token and worker in the server)

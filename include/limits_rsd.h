@@ -106,7 +106,6 @@
 #define PASSWORD_BYTES_MAX	 1024
 #define PASSWORD_CHARS_MIN	 8
 #define TOKEN_CACHE_SLOTS	 2048  /* verified access tokens per worker */
-#define TOKEN_CACHE_BYTES	 1024  /* a longer token is verified on every request */
 #define KEY_CHECK_INTERVAL_MS	 1000  /* how often a rotated signing key is looked for */
 #define KEY_RETIRED_KEEP_S	 86400 /* a retired key verifies tokens this long */
 #define SESSION_TOUCH_EVERY	 8     /* a browser's use restarts its idle clock after idle/8 */

@@ -4,7 +4,7 @@
  * auth_bearer as a worker calls it. What is tested is the per-worker cache: a token is
  * verified once, and its session's verdict is reused only while nothing is committed and
  * the session has time left, so a revocation applies to the very next request, a session
- * still runs out of time while the cache holds it, and a token too long to keep works too.
+ * still runs out of time while the cache holds it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,16 +59,6 @@ static int open_fixture(void **state, const char *public_url)
 static int setup(void **state)
 {
 	return open_fixture(state, "https://resort.example");
-}
-
-/* An issuer so long that the access token does not fit a cache slot. */
-static int setup_long_issuer(void **state)
-{
-	char url[sizeof(((struct config *)0)->public_url)];
-	int n = snprintf(url, sizeof(url), "https://resort.example/");
-	memset(url + n, 'p', sizeof(url) - (size_t)n - 1);
-	url[sizeof(url) - 1] = '\0';
-	return open_fixture(state, url);
 }
 
 static int teardown(void **state)
@@ -196,23 +186,6 @@ static void test_a_logout_applies_to_the_next_request(void **state)
 	free(tb);
 }
 
-static void test_a_token_too_long_to_keep(void **state)
-{
-	struct fixture *fx = *state;
-	struct principal who, got;
-	char *token = login(fx, "staff:frank", fx->t0, &who);
-	assert_true(strlen(token) >= TOKEN_CACHE_BYTES);
-	uint64_t now = fx->t0 + 1000;
-	for (int i = 0; i < 2; i++) {
-		assert_int_equal(bearer(fx, token, now, &got), RSD_OK);
-		assert_string_equal(got.sub, "staff:frank");
-		assert_string_equal(got.sid, who.sid);
-	}
-	logout(fx, &who);
-	assert_int_equal(bearer(fx, token, now, &got), RSD_EAUTH);
-	free(token);
-}
-
 static int cookie_at(struct fixture *fx, const char *cookie, uint64_t now_ms)
 {
 	struct principal who;
@@ -309,8 +282,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_cached_session_still_runs_out_of_time, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_logout_applies_to_the_next_request, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_a_token_too_long_to_keep, setup_long_issuer,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_published_signing_waits_for_a_new_key, setup,
 						teardown),
