@@ -89,6 +89,9 @@ void hold_release_cmd_init(struct hold_release_cmd *rc, const char *id,
  * RSD_ENOTFOUND: to anyone else the document does not exist.
  */
 int hold_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct principal *who);
+/* The staff part alone: for the desk's actions (check-in, check-out, no-show), which having
+ * made the booking does not allow (staff of another resort booking a room here). */
+int hold_staff_access(MDB_txn *txn, struct store *s, const cJSON *doc, const struct principal *who);
 
 /* The sweeper's command: expires holds and removes idempotency records whose time has
  * come, at most SWEEP_BATCH_MAX. */

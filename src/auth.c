@@ -126,7 +126,7 @@ static int load_one(const char *kid, cJSON *rec, void *arg)
 	struct loading *l = arg;
 	const char *pub = json_get_string(rec, "pub"), *priv = json_get_string(rec, "priv");
 	enum jose_alg alg = jose_alg_parse(json_get_string(rec, "alg"));
-	if (pub && alg && jose_ring_add(&l->ring, kid, alg, pub, priv) != RSD_OK) {
+	if (!pub || !alg || jose_ring_add(&l->ring, kid, alg, pub, priv) != RSD_OK) {
 		logger_log(LOGGER_WARN, "signing key %s not loaded", kid);
 		return RSD_OK;
 	}
@@ -381,19 +381,21 @@ int auth_sign_published(struct auth *a, const cJSON *claims, uint64_t now_ms, ch
 {
 	refresh_keys(a, now_ms);
 	pthread_rwlock_rdlock(&a->lock);
-	const char *kid = a->current;
-	uint64_t settled = 0, oldest = UINT64_MAX;
-	for (int i = 0; i < a->n_ages; i++) { /* the newest settled key, else the oldest */
+	const char *newest_settled = NULL, *oldest = a->current;
+	uint64_t settled_ms = 0, oldest_ms = UINT64_MAX;
+	for (int i = 0; i < a->n_ages; i++) {
 		const struct key_age *k = &a->ages[i];
-		bool old_enough = k->created_ms + KEY_PUBLISH_LEAD_S * 1000ull <= now_ms;
-		if (old_enough && k->created_ms >= settled) {
-			settled = k->created_ms;
-			kid = k->kid;
-		} else if (!settled && k->created_ms < oldest) {
-			oldest = k->created_ms;
-			kid = k->kid;
+		if (k->created_ms + KEY_PUBLISH_LEAD_S * 1000ull <= now_ms &&
+		    (!newest_settled || k->created_ms > settled_ms)) {
+			newest_settled = k->kid;
+			settled_ms = k->created_ms;
+		}
+		if (k->created_ms < oldest_ms) {
+			oldest = k->kid;
+			oldest_ms = k->created_ms;
 		}
 	}
+	const char *kid = newest_settled ? newest_settled : oldest;
 	const struct jose_key *key = jose_ring_find(&a->ring, kid);
 	int err = key && key->priv_pem ? jose_sign(key, claims, out) : RSD_EINTERNAL;
 	pthread_rwlock_unlock(&a->lock);
@@ -499,9 +501,8 @@ int auth_bearer(struct auth *a, struct auth_cache *c, struct store_reader *r, co
 		if (err)
 			return err;
 	}
-	/* Read before the snapshot: a commit in between makes the next request check again. */
-	uint64_t txnid = store_last_txnid(a->store);
-	if (txnid == 0 || slot->checked_txnid != txnid || now_ms >= slot->live_until_ms) {
+	uint64_t last = store_last_txnid(a->store);
+	if (last == 0 || slot->checked_txnid != last || now_ms >= slot->live_until_ms) {
 		MDB_txn *txn = store_reader_begin(r);
 		if (txn == NULL)
 			return rsd_failf(f, RSD_EIO, "", "cannot read the sessions");
@@ -510,10 +511,14 @@ int auth_bearer(struct auth *a, struct auth_cache *c, struct store_reader *r, co
 		struct session_times t;
 		int err = session_check(txn, a->store, slot->who.sid, NULL, &lim, now_ms, NULL, &t,
 					f);
+		/* The snapshot's own id, never the meta page's: LMDB writes the meta page before
+		 * it lets new readers see that commit, so the two differ for a moment, and a
+		 * verdict read at N but filed under N+1 would outlive a revocation at N+1. */
+		uint64_t seen = mdb_txn_id(txn);
 		store_reader_end(r);
 		if (err)
 			return err;
-		slot->checked_txnid = txnid;
+		slot->checked_txnid = seen;
 		slot->live_until_ms = t.until_ms;
 	}
 	*out = slot->who;

@@ -681,7 +681,10 @@ static int action_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON *doc = NULL, *why = NULL;
 	struct rsd_fail f = {0};
 	err = booking_load(wt->txn, wt->store, ac->id, &doc);
-	if (err == RSD_OK && hold_access(wt->txn, wt->store, doc, &ac->who) != RSD_OK) {
+	bool desk = ac->action == BOOKING_CHECK_IN || ac->action == BOOKING_CHECK_OUT ||
+		    ac->action == BOOKING_NO_SHOW;
+	if (err == RSD_OK && (desk ? hold_staff_access(wt->txn, wt->store, doc, &ac->who)
+				   : hold_access(wt->txn, wt->store, doc, &ac->who)) != RSD_OK) {
 		cJSON_Delete(doc);
 		doc = NULL;
 		err = RSD_ENOTFOUND;

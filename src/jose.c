@@ -394,8 +394,9 @@ int jose_verify(const char *token, const struct jose_ring *ring, const struct jo
 	int err = header_key(token, (size_t)(d1 - token), ring, &key, f);
 	if (err)
 		return err;
-	/* Strict base64url, so that one token has one spelling (the token cache keys on the
-	 * text), and the algorithm's exact length. */
+	/* Strict base64url (one spelling of the signature's bytes) and the algorithm's exact
+	 * length. ECDSA's s and n - s both verify, so a holder can respell a token; that gains
+	 * nothing, as revocation and the cache's checks go by the session, not the text. */
 	size_t sig_len = len - (size_t)(d2 + 1 - token);
 	unsigned char *sig = rsd_malloc(sig_len * 3 / 4 + 3);
 	long sig_bytes = jose_b64url_decode(d2 + 1, sig_len, sig);

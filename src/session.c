@@ -17,6 +17,7 @@
 #include "eventlog.h"
 #include "jose.h"
 #include "json.h"
+#include "logger.h"
 #include "banned.h"
 
 #define SESSION_HDR_BYTES 64
@@ -597,10 +598,17 @@ int session_expire(MDB_txn *txn, struct store *s, uint8_t kind, const void *id, 
 	int err = session_get(txn, s, sid, &v);
 	if (err == RSD_ENOTFOUND)
 		return RSD_OK;
-	if (err || (err = record_principal(&v, sid, &who)))
-		return err ? err : RSD_EIO;
+	if (err)
+		return err;
 	char kb[USER_INDEX_KEY_BYTES], sb[1 + SESSION_ID_BYTES];
-	MDB_val uk = user_index_key(kb, who.sub, sid), sk = session_key(sb, sid);
+	MDB_val sk = session_key(sb, sid);
+	if (record_principal(&v, sid, &who) != RSD_OK) {
+		/* Unreadable: it goes all the same (its index entry, unfindable, stays), or the
+		 * sweeper would stop at it for good. */
+		logger_log(LOGGER_WARN, "session %s: unreadable record removed at its end", sid);
+		return store_err(mdb_del(txn, s->sessions, &sk, NULL));
+	}
+	MDB_val uk = user_index_key(kb, who.sub, sid);
 	rc = mdb_del(txn, s->sessions, &uk, NULL);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		rc = mdb_del(txn, s->sessions, &sk, NULL);

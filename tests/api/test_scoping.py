@@ -350,3 +350,17 @@ def test_holds_and_bookings_belong_to_their_guest_and_resort(make_server, idp, m
     assert ok(s.get(f"/v1/holds/{mine}", headers=u.staff_a))["state"] == "held"
     problem(s.get(f"/v1/holds/{mine}", headers=g1), 404)
     assert ok(s.delete(f"/v1/holds/{mine}", headers=u.staff_b))["state"] == "released"
+
+    # Booking it makes the booking theirs to read and cancel, but not A's front desk to
+    # run: check-in, check-out and no-show stay with A's staff.
+    mine = ok(s.post_json("/v1/holds", hold_body(PA, frm, to), headers=u.staff_b), 201)["id"]
+    own = ok(s.post_json("/v1/bookings", {"hold_id": mine, "payment": {"method": "desk"}},
+                         headers=u.staff_b), 201)["id"]
+    assert ok(s.get(f"/v1/bookings/{own}", headers=u.staff_b))["id"] == own
+    before = ok(s.get(f"/v1/bookings/{own}", headers=u.staff_a))
+    for action in ("check-in", "check-out", "no-show"):
+        problem(s.request("POST", f"/v1/bookings/{own}/{action}", headers=u.staff_b), 404)
+    assert ok(s.get(f"/v1/bookings/{own}", headers=u.staff_a)) == before
+    # A's staff get past the access check (only the dates stop a check-in today).
+    r = s.request("POST", f"/v1/bookings/{own}/check-in", headers=u.staff_a)
+    assert r.status_code == 409 and "arrival day" in r.json()["detail"], r.text
