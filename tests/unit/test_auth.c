@@ -4,7 +4,8 @@
  * auth_bearer as a worker calls it. What is tested is the per-worker cache: a token is
  * verified once, and its session's verdict is reused only while nothing is committed and
  * the session has time left, so a revocation applies to the very next request, a session
- * still runs out of time while the cache holds it.
+ * still runs out of time while the cache holds it, even when the request lands inside the
+ * revoking commit (a pwrite stand-in holds LMDB's meta page write open).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,9 @@
 #include <cmocka.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -35,6 +39,33 @@ struct fixture {
 	struct session_limits lim;
 	uint64_t t0; /* ms: the login of every test */
 };
+
+/*
+ * LMDB writes a commit's meta page with pwrite, and only afterwards lets new readers see
+ * the commit. This pwrite (it takes the place of libc's for the whole test binary) holds a
+ * meta page write open for a while when asked, so a test can act inside that gap.
+ */
+static _Atomic int hold_meta;	  /* 1: hold the next meta page write */
+static _Atomic int meta_holding;  /* set while it is held */
+static _Atomic int meta_released; /* set by the test to let it go */
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	static ssize_t (*real)(int, const void *, size_t, off_t);
+	if (real == NULL)
+		real = (ssize_t(*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	ssize_t r = real(fd, buf, n, off);
+	int one = 1;
+	/* The two meta pages are LMDB's pages 0 and 1, of the OS page size. */
+	if (off < 2 * sysconf(_SC_PAGESIZE) &&
+	    atomic_compare_exchange_strong(&hold_meta, &one, 0)) {
+		atomic_store(&meta_holding, 1);
+		while (!atomic_load(&meta_released))
+			usleep(1000);
+	}
+	return r;
+}
 
 static int open_fixture(void **state, const char *public_url)
 {
@@ -124,6 +155,53 @@ static void logout(struct fixture *fx, const struct principal *who)
 	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
 	assert_int_equal(sc.revoked_count, 1);
 	session_cmd_release(&sc);
+}
+
+struct submitted {
+	struct session_cmd sc;
+	_Atomic int done;
+};
+
+static void submitted_done(struct command *cmd)
+{
+	atomic_store(&((struct submitted *)cmd->arg)->done, 1);
+}
+
+/* A request arriving while a logout's commit is half made (its meta page written, the
+ * commit not yet visible to new readers) must not let the session outlive the logout. */
+static void test_a_logout_caught_mid_commit_still_applies(void **state)
+{
+	struct fixture *fx = *state;
+	struct principal who, got;
+	char *token = login(fx, "staff:ivan", fx->t0, &who);
+	uint64_t now = fx->t0 + 1000;
+	assert_int_equal(bearer(fx, token, now, &got), RSD_OK);
+
+	struct submitted *lo = calloc(1, sizeof(*lo));
+	session_cmd_init(&lo->sc, SESSION_LOGOUT, rsd_now_ms());
+	snprintf(lo->sc.who.sub, sizeof(lo->sc.who.sub), "%s", who.sub);
+	snprintf(lo->sc.who.sid, sizeof(lo->sc.who.sid), "%s", who.sid);
+	lo->sc.cmd.arg = lo;
+	lo->sc.cmd.done = submitted_done;
+	atomic_store(&meta_released, 0);
+	atomic_store(&hold_meta, 1);
+	assert_int_equal(writer_submit(fx->writer, &lo->sc.cmd), RSD_OK);
+	while (!atomic_load(&meta_holding))
+		usleep(1000);
+	/* In the gap: the meta page names the logout's commit, readers do not see it yet. */
+	assert_int_equal(bearer(fx, token, now, &got), RSD_OK);
+	atomic_store(&meta_released, 1);
+	while (!atomic_load(&lo->done))
+		usleep(1000);
+	assert_int_equal(lo->sc.cmd.result, RSD_OK);
+	assert_int_equal(lo->sc.revoked_count, 1);
+	atomic_store(&meta_holding, 0);
+	session_cmd_release(&lo->sc);
+	free(lo);
+	/* Committed: from now on refused, whatever the cache saw in the gap. */
+	assert_int_equal(bearer(fx, token, now, &got), RSD_EAUTH);
+	assert_int_equal(bearer(fx, token, now, &got), RSD_EAUTH);
+	free(token);
 }
 
 static void test_the_principal_comes_from_the_token(void **state)
@@ -286,6 +364,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_published_signing_waits_for_a_new_key, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_browser_session_slides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_logout_caught_mid_commit_still_applies,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
