@@ -360,7 +360,9 @@ static int fetch_jwks(struct oidc *o, bool unknown_kid, struct rsd_fail *f)
 	cJSON_Delete(doc);
 	if (err || ring.n == 0) {
 		jose_ring_release(&ring);
-		return rsd_failf(f, RSD_EUPSTREAM, "", "the IdP's JWKS holds no usable key");
+		rsd_failf(f, RSD_EUPSTREAM, "", "the IdP's JWKS holds no usable key");
+		note_reach(o, false, f); /* it answers, but sign-in cannot work */
+		return RSD_EUPSTREAM;
 	}
 	pthread_mutex_lock(&o->mu);
 	jose_ring_release(&o->ring);
@@ -628,7 +630,10 @@ int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac
 	if (!c->oidc_client_id[0])
 		return rsd_failf(f, RSD_EINVAL, "oidc_client_id",
 				 "oidc_issuer needs oidc_client_id");
-	if (c->oidc_private_key_jwt ? signer == NULL : !c->oidc_client_secret[0])
+	if (c->oidc_private_key_jwt && signer == NULL)
+		return rsd_failf(f, RSD_EINTERNAL, "oidc_client_auth",
+				 "private_key_jwt needs resortd's signing keys");
+	if (!c->oidc_private_key_jwt && !c->oidc_client_secret[0])
 		return rsd_failf(f, RSD_EINVAL, "oidc_client_secret",
 				 "oidc_client_auth client_secret_basic needs oidc_client_secret");
 	struct oidc *o = rsd_calloc(1, sizeof(*o));
