@@ -128,7 +128,7 @@ cc -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson) bench
 	$OBJS $(pkg-config --libs lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto \
 	libcjson sqlite3) -lpthread -lm -o "$T/auth_engine" ||
 	die "auth_engine did not build (build/release out of date? make resortd)"
-cc -O2 -g -std=c11 -D_GNU_SOURCE bench/auth_client.c -lm -o "$T/auth_client"
+cc -O2 -g -std=c11 -D_GNU_SOURCE bench/auth_client.c bench/bench_net.c -lm -o "$T/auth_client"
 REDIS_VER=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')
 
 # ---------------------------------------------------------------- (a) GET with and without auth

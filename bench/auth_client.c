@@ -45,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_net.h"
+
 #define CONNS_MAX	 1024
 #define REQ_BYTES_MAX	 1024
 #define RESP_BYTES_MAX	 (256 * 1024)
@@ -74,75 +76,25 @@ static double *lat_ms;
 static size_t n_lat, cap_lat;
 static uint64_t ok_in_window, ok_all, errors, socket_errors, errors_shown, setup_logins;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-	if (!q) {
-		fprintf(stderr, "auth_client: out of memory\n");
-		exit(1);
-	}
-	return q;
-}
-
 static int conn_open(struct conn *c)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	c->fd = fd;
+	c->fd = bench_connect(ep, port, c);
 	c->state = C_IDLE;
 	c->in_len = 0;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	return c->fd < 0 ? -1 : 0;
 }
 
 static void conn_close(struct conn *c)
 {
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	bench_disconnect(ep, c->fd);
 	c->fd = -1;
 	c->state = C_IDLE;
 }
 
-static void want_write(struct conn *c, int on)
-{
-	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
+/* Sends what is left of c->out; -1 on a socket error. */
 static int flush_out(struct conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			want_write(c, 1);
-			return 0;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
-	return 0;
+	return bench_flush(ep, c->fd, c, c->out, c->out_len, &c->out_off);
 }
 
 /* Starts the connection's next POST /auth/token: a login when it has no refresh token
@@ -171,7 +123,7 @@ static int start_request(struct conn *c, bool counted)
 	c->out_len = (size_t)n;
 	c->out_off = 0;
 	c->in_len = 0;
-	c->t_start = now_s();
+	c->t_start = bench_now_s();
 	return flush_out(c);
 }
 
@@ -181,34 +133,6 @@ static void show_error(const char *what, int status, const char *body, size_t le
 	if (errors_shown++ < ERRORS_SHOWN_MAX)
 		fprintf(stderr, "ERROR %s: HTTP %d: %.*s\n", what, status,
 			(int)(len > 300 ? 300 : len), body);
-}
-
-/* 1 when c->in holds a whole response (status, body, length set), 0 for more, -1 bad. */
-static int parse_response(struct conn *c, int *status, const char **body, size_t *body_len)
-{
-	if (c->in_len < 12)
-		return 0;
-	char *eoh = memmem(c->in, c->in_len, "\r\n\r\n", 4);
-	if (!eoh)
-		return c->in_len > 65536 ? -1 : 0;
-	if (strncmp(c->in, "HTTP/1.", 7) != 0)
-		return -1;
-	*status = atoi(c->in + 9);
-	size_t cl = 0;
-	for (char *p = c->in; p && p < eoh; p = memchr(p, '\n', (size_t)(eoh - p))) {
-		if (*p == '\n')
-			p++;
-		if (strncasecmp(p, "Content-Length:", 15) == 0)
-			cl = strtoul(p + 15, NULL, 10);
-		if (strncasecmp(p, "Transfer-Encoding:", 18) == 0)
-			return -1;
-	}
-	size_t head = (size_t)(eoh + 4 - c->in);
-	if (c->in_len < head + cl)
-		return 0;
-	*body = c->in + head;
-	*body_len = cl;
-	return 1;
 }
 
 /* Copies the string member name of the JSON body into out; false when absent. */
@@ -234,23 +158,9 @@ static void record(double ms)
 {
 	if (n_lat == cap_lat) {
 		cap_lat = cap_lat ? cap_lat * 2 : 65536;
-		lat_ms = xrealloc(lat_ms, cap_lat * sizeof(*lat_ms));
+		lat_ms = bench_xrealloc(lat_ms, cap_lat * sizeof(*lat_ms));
 	}
 	lat_ms[n_lat++] = ms;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double pct(const double *v, size_t n, double q)
-{
-	if (n == 0)
-		return 0;
-	size_t i = (size_t)(q * (double)n + 0.999999);
-	return v[(i < 1 ? 1 : i > n ? n : i) - 1];
 }
 
 int main(int argc, char **argv)
@@ -275,7 +185,7 @@ int main(int argc, char **argv)
 	ep = epoll_create1(0);
 	for (int i = 0; i < n_conns; i++) {
 		conns[i].in_cap = 16384;
-		conns[i].in = xrealloc(NULL, conns[i].in_cap);
+		conns[i].in = bench_xrealloc(NULL, conns[i].in_cap);
 		if (conn_open(&conns[i]) != 0) {
 			fprintf(stderr, "auth_client: connect to port %d failed: %s\n", port,
 				strerror(errno));
@@ -295,7 +205,7 @@ int main(int argc, char **argv)
 			in_flight++;
 		}
 	}
-	double t0 = now_s(), t_end = t0 + secs;
+	double t0 = bench_now_s(), t_end = t0 + secs;
 	bool setup = mode_refresh;
 	if (!mode_refresh) {
 		for (int i = 0; i < n_conns; i++) {
@@ -307,7 +217,7 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
-		double now = now_s();
+		double now = bench_now_s();
 		if (!setup && now >= t_end && in_flight == 0)
 			break;
 		if (now > t_end + DRAIN_S) {
@@ -324,7 +234,7 @@ int main(int argc, char **argv)
 				if (flush_out(c) != 0)
 					goto broken;
 				if (c->out_off == c->out_len)
-					want_write(c, 0);
+					bench_want_write(ep, c->fd, c, 0);
 			}
 			if (!(evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				continue;
@@ -333,7 +243,7 @@ int main(int argc, char **argv)
 					if (c->in_cap >= RESP_BYTES_MAX)
 						goto broken;
 					c->in_cap *= 2;
-					c->in = xrealloc(c->in, c->in_cap);
+					c->in = bench_xrealloc(c->in, c->in_cap);
 				}
 				ssize_t r =
 					recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
@@ -349,13 +259,14 @@ int main(int argc, char **argv)
 			}
 			int status;
 			const char *body;
-			size_t body_len;
-			int pr = parse_response(c, &status, &body, &body_len);
+			size_t body_len, total;
+			int pr = bench_parse_response(c->in, c->in_len, &status, &body, &body_len,
+						      &total);
 			if (pr < 0)
 				goto broken;
 			if (pr == 0)
 				continue;
-			double t = now_s();
+			double t = bench_now_s();
 			char access[4096];
 			bool ok = status == 200 &&
 				  member(body, body_len, "access_token", access, sizeof(access)) &&
@@ -380,7 +291,7 @@ int main(int argc, char **argv)
 			if (setup) {
 				if (in_flight == 0) { /* every connection is signed in: go */
 					setup = false;
-					t0 = now_s();
+					t0 = bench_now_s();
 					t_end = t0 + secs;
 					for (int k = 0; k < n_conns; k++) {
 						if (conns[k].fd < 0 ||
@@ -392,7 +303,7 @@ int main(int argc, char **argv)
 				}
 				continue;
 			}
-			if (now_s() < t_end) {
+			if (bench_now_s() < t_end) {
 				if (start_request(c, true) != 0)
 					goto broken;
 				in_flight++;
@@ -410,7 +321,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			c->refresh[0] = '\0';
-			if (!setup && now_s() < t_end && start_request(c, true) == 0)
+			if (!setup && bench_now_s() < t_end && start_request(c, true) == 0)
 				in_flight++;
 		}
 	}
@@ -419,13 +330,13 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	qsort(lat_ms, n_lat, sizeof(double), cmp_double);
+	qsort(lat_ms, n_lat, sizeof(double), bench_cmp_double);
 	printf("RESULT mode=%s conns=%d secs=%.2f ok=%llu ok_per_s=%.1f ok_all=%llu p50_ms=%.3f"
 	       " p90_ms=%.3f p99_ms=%.3f max_ms=%.3f errors=%llu socket_errors=%llu"
 	       " setup_logins=%llu client_cpu_s=%.2f\n",
 	       mode_refresh ? "refresh" : "login", n_conns, secs, (unsigned long long)ok_in_window,
-	       (double)ok_in_window / secs, (unsigned long long)ok_all, pct(lat_ms, n_lat, 0.50),
-	       pct(lat_ms, n_lat, 0.90), pct(lat_ms, n_lat, 0.99), n_lat ? lat_ms[n_lat - 1] : 0,
+	       (double)ok_in_window / secs, (unsigned long long)ok_all, bench_pct(lat_ms, n_lat, 0.50),
+	       bench_pct(lat_ms, n_lat, 0.90), bench_pct(lat_ms, n_lat, 0.99), n_lat ? lat_ms[n_lat - 1] : 0,
 	       (unsigned long long)errors, (unsigned long long)socket_errors,
 	       (unsigned long long)setup_logins, cpu);
 	return ok_in_window > 0 ? 0 : 1;

@@ -73,7 +73,7 @@ cc -O2 -g -std=c11 -D_GNU_SOURCE -Iinclude $(pkg-config --cflags libcjson) bench
 	$OBJS $(pkg-config --libs lmdb libevent libevent_openssl libevent_pthreads libssl libcrypto \
 	libcjson sqlite3) -lpthread -lm -o "$T/booking_engine" ||
 	die "booking_engine did not build (build/release out of date? make resortd)"
-cc -O2 -g -std=c11 -D_GNU_SOURCE bench/booking_client.c -lm -o "$T/booking_client"
+cc -O2 -g -std=c11 -D_GNU_SOURCE bench/booking_client.c bench/bench_net.c -lm -o "$T/booking_client"
 
 # ---------------------------------------------------------------- resortd and its catalog
 mkdir -p "$T/rs" "$T/res" "$T/counts"

@@ -54,6 +54,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_net.h"
+
 #define CONNS_MAX	 4096
 #define TARGETS_MAX	 100000
 #define ID_BYTES_MAX	 48
@@ -95,13 +97,6 @@ static size_t n_lat, cap_lat;
 static uint64_t bookings_in_window, in_flight_done, errors, socket_errors, errors_shown;
 static uint64_t reconnects; /* idle connections the server closed, reopened */
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t xorshift(void)
 {
 	rng ^= rng << 13;
@@ -110,22 +105,12 @@ static uint64_t xorshift(void)
 	return rng;
 }
 
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-	if (!q) {
-		fprintf(stderr, "booking_client: out of memory\n");
-		exit(1);
-	}
-	return q;
-}
-
 static int load_targets(const char *path)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -1;
-	targets = xrealloc(NULL, sizeof(*targets) * TARGETS_MAX);
+	targets = bench_xrealloc(NULL, sizeof(*targets) * TARGETS_MAX);
 	char line[256];
 	while (fgets(line, sizeof(line), f) && n_targets < TARGETS_MAX) {
 		struct target *t = &targets[n_targets];
@@ -139,57 +124,23 @@ static int load_targets(const char *path)
 
 static int conn_open(struct conn *c)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	c->fd = fd;
+	c->fd = bench_connect(ep, port, c);
 	c->state = C_IDLE;
 	c->in_len = 0;
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	return c->fd < 0 ? -1 : 0;
 }
 
 static void conn_close(struct conn *c)
 {
-	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	bench_disconnect(ep, c->fd);
 	c->fd = -1;
 	c->state = C_IDLE;
-}
-
-static void want_write(struct conn *c, int on)
-{
-	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
 /* Sends what is left of c->out; -1 on a socket error. */
 static int flush_out(struct conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n > 0) {
-			c->out_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			want_write(c, 1);
-			return 0;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		return -1;
-	}
-	return 0;
+	return bench_flush(ep, c->fd, c, c->out, c->out_len, &c->out_off);
 }
 
 static int send_post(struct conn *c, const char *path, const char *body, int body_len)
@@ -228,67 +179,22 @@ static void show_error(const char *what, int status, const char *body, size_t le
 			(int)(len > 300 ? 300 : len), body);
 }
 
-/* Parses a whole response in c->in: 1 when complete (status, body, total length set),
- * 0 when more bytes are needed, -1 when malformed. */
-static int parse_response(struct conn *c, int *status, const char **body, size_t *body_len,
-			  size_t *total)
-{
-	if (c->in_len < 12)
-		return 0;
-	char *eoh = memmem(c->in, c->in_len, "\r\n\r\n", 4);
-	if (!eoh)
-		return c->in_len > 65536 ? -1 : 0;
-	if (strncmp(c->in, "HTTP/1.", 7) != 0)
-		return -1;
-	*status = atoi(c->in + 9);
-	size_t cl = 0;
-	for (char *p = c->in; p && p < eoh; p = memchr(p, '\n', (size_t)(eoh - p))) {
-		if (*p == '\n')
-			p++;
-		if (strncasecmp(p, "Content-Length:", 15) == 0)
-			cl = strtoul(p + 15, NULL, 10);
-		if (strncasecmp(p, "Transfer-Encoding:", 18) == 0)
-			return -1; /* resortd sends Content-Length; chunked is not expected */
-	}
-	size_t head = (size_t)(eoh + 4 - c->in);
-	if (c->in_len < head + cl)
-		return 0;
-	*body = c->in + head;
-	*body_len = cl;
-	*total = head + cl;
-	return 1;
-}
-
 /* Counts a booking confirmed within the window, with its latencies. */
 static void record(struct conn *c, double t_end)
 {
 	c->tg->confirmed++;
 	if (n_lat == cap_lat) {
 		cap_lat = cap_lat ? cap_lat * 2 : 65536;
-		lat_ms = xrealloc(lat_ms, cap_lat * sizeof(*lat_ms));
-		hold_ms = xrealloc(hold_ms, cap_lat * sizeof(*hold_ms));
-		confirm_ms = xrealloc(confirm_ms, cap_lat * sizeof(*confirm_ms));
-		start_s = xrealloc(start_s, cap_lat * sizeof(*start_s));
+		lat_ms = bench_xrealloc(lat_ms, cap_lat * sizeof(*lat_ms));
+		hold_ms = bench_xrealloc(hold_ms, cap_lat * sizeof(*hold_ms));
+		confirm_ms = bench_xrealloc(confirm_ms, cap_lat * sizeof(*confirm_ms));
+		start_s = bench_xrealloc(start_s, cap_lat * sizeof(*start_s));
 	}
 	start_s[n_lat] = c->t_start;
 	lat_ms[n_lat] = (t_end - c->t_start) * 1e3;
 	hold_ms[n_lat] = (c->t_hold - c->t_start) * 1e3;
 	confirm_ms[n_lat] = (t_end - c->t_hold) * 1e3;
 	n_lat++;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double pct(double *v, size_t n, double q)
-{
-	if (n == 0)
-		return 0;
-	size_t i = (size_t)(q * (double)n + 0.999999);
-	return v[(i < 1 ? 1 : i > n ? n : i) - 1];
 }
 
 int main(int argc, char **argv)
@@ -320,7 +226,7 @@ int main(int argc, char **argv)
 	ep = epoll_create1(0);
 	for (int i = 0; i < n_conns; i++) {
 		conns[i].in_cap = 16384;
-		conns[i].in = xrealloc(NULL, conns[i].in_cap);
+		conns[i].in = bench_xrealloc(NULL, conns[i].in_cap);
 		if (conn_open(&conns[i]) != 0) {
 			fprintf(stderr, "booking_client: connect to port %d failed: %s\n", port,
 				strerror(errno));
@@ -331,18 +237,18 @@ int main(int argc, char **argv)
 	/* idle: a FIFO of the connections with nothing in flight (open loop), so every
 	 * connection keeps being used (the server cuts one idle for header_deadline_s);
 	 * queue: open-loop arrival times not yet started. */
-	struct conn **idle = xrealloc(NULL, sizeof(*idle) * (size_t)n_conns);
+	struct conn **idle = bench_xrealloc(NULL, sizeof(*idle) * (size_t)n_conns);
 	int n_idle = 0, idle_head = 0;
 	size_t q_cap = 1024, q_head = 0, q_tail = 0;
-	double *queue = xrealloc(NULL, sizeof(*queue) * q_cap);
-	double t0 = now_s(), t_end = t0 + secs, next_arrival = t0;
+	double *queue = bench_xrealloc(NULL, sizeof(*queue) * q_cap);
+	double t0 = bench_now_s(), t_end = t0 + secs, next_arrival = t0;
 	uint64_t offered = 0;
 	struct epoll_event evs[256];
 	int in_flight = 0;
 
 	if (rate == 0) {
 		for (int i = 0; i < n_conns; i++) {
-			if (start_booking(&conns[i], now_s()) != 0)
+			if (start_booking(&conns[i], bench_now_s()) != 0)
 				socket_errors++;
 			else
 				in_flight++;
@@ -353,7 +259,7 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
-		double now = now_s();
+		double now = bench_now_s();
 		bool open_phase = now < t_end;
 		if (!open_phase && in_flight == 0 && q_head == q_tail)
 			break;
@@ -367,7 +273,7 @@ int main(int argc, char **argv)
 			while (next_arrival <= now && next_arrival < t_end) {
 				if (q_tail - q_head == q_cap) {
 					size_t n = q_tail - q_head;
-					double *nq = xrealloc(NULL, sizeof(*nq) * q_cap * 2);
+					double *nq = bench_xrealloc(NULL, sizeof(*nq) * q_cap * 2);
 					for (size_t i = 0; i < n; i++)
 						nq[i] = queue[(q_head + i) % q_cap];
 					free(queue);
@@ -400,7 +306,7 @@ int main(int argc, char **argv)
 			/* Rounded up: a zero timeout while the next arrival is under 1 ms away
 			 * would spin, taking a core from the server. Arrivals due by the wake-up
 			 * are queued together, their latency still counted from their own time. */
-			double wait = next_arrival - now_s();
+			double wait = next_arrival - bench_now_s();
 			timeout_ms = wait <= 0 ? 0 : (int)(wait * 1e3) + 1;
 		}
 		int n = epoll_wait(ep, evs, 256, timeout_ms);
@@ -412,7 +318,7 @@ int main(int argc, char **argv)
 				if (flush_out(c) != 0)
 					goto broken;
 				if (c->out_off == c->out_len)
-					want_write(c, 0);
+					bench_want_write(ep, c->fd, c, 0);
 			}
 			if (!(evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 				continue;
@@ -421,7 +327,7 @@ int main(int argc, char **argv)
 					if (c->in_cap >= RESP_BYTES_MAX)
 						goto broken;
 					c->in_cap *= 2;
-					c->in = xrealloc(c->in, c->in_cap);
+					c->in = bench_xrealloc(c->in, c->in_cap);
 				}
 				ssize_t r =
 					recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
@@ -438,7 +344,8 @@ int main(int argc, char **argv)
 			int status;
 			const char *body;
 			size_t body_len, total;
-			int pr = parse_response(c, &status, &body, &body_len, &total);
+			int pr = bench_parse_response(c->in, c->in_len, &status, &body, &body_len,
+						      &total);
 			if (pr < 0)
 				goto broken;
 			if (pr == 0)
@@ -461,7 +368,7 @@ int main(int argc, char **argv)
 					show_error("POST /v1/holds", status, body, body_len);
 					goto next;
 				}
-				c->t_hold = now_s();
+				c->t_hold = bench_now_s();
 				c->state = C_BOOK;
 				char req[REQ_BYTES_MAX];
 				int len = snprintf(
@@ -473,7 +380,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (status == 201) {
-				double t = now_s();
+				double t = bench_now_s();
 				/* Closed loop: the window is when bookings complete; open loop:
 				 * when they arrive (every arrival of the window is waited for). */
 				bool in_window = rate > 0 ? c->t_start < t_end : t <= t_end;
@@ -492,8 +399,8 @@ int main(int argc, char **argv)
 			c->state = C_IDLE;
 			c->in_len = 0;
 			if (rate == 0) {
-				if (now_s() < t_end) {
-					if (start_booking(c, now_s()) != 0)
+				if (bench_now_s() < t_end) {
+					if (start_booking(c, bench_now_s()) != 0)
 						goto broken;
 					in_flight++;
 				}
@@ -518,8 +425,8 @@ int main(int argc, char **argv)
 					strerror(errno));
 				return 1;
 			}
-			if (rate == 0 && now_s() < t_end) {
-				if (start_booking(c, now_s()) == 0)
+			if (rate == 0 && bench_now_s() < t_end) {
+				if (start_booking(c, bench_now_s()) == 0)
 					in_flight++;
 			} else if (rate > 0 && !was_idle) {
 				idle[(idle_head + n_idle++) % n_conns] = c;
@@ -556,18 +463,18 @@ int main(int argc, char **argv)
 		free(worst);
 		free(count);
 	}
-	qsort(lat_ms, n_lat, sizeof(double), cmp_double);
-	qsort(hold_ms, n_lat, sizeof(double), cmp_double);
-	qsort(confirm_ms, n_lat, sizeof(double), cmp_double);
+	qsort(lat_ms, n_lat, sizeof(double), bench_cmp_double);
+	qsort(hold_ms, n_lat, sizeof(double), bench_cmp_double);
+	qsort(confirm_ms, n_lat, sizeof(double), bench_cmp_double);
 	printf("RESULT mode=%s conns=%d secs=%.2f offered_per_s=%.0f bookings=%llu"
 	       " bookings_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f"
 	       " hold_p50_ms=%.3f confirm_p50_ms=%.3f errors=%llu socket_errors=%llu"
 	       " reconnects=%llu in_flight_done=%llu client_cpu_s=%.2f\n",
 	       rate > 0 ? "open" : "closed", n_conns, secs, rate > 0 ? (double)offered / secs : 0,
 	       (unsigned long long)bookings_in_window, (double)bookings_in_window / secs,
-	       pct(lat_ms, n_lat, 0.50), pct(lat_ms, n_lat, 0.90), pct(lat_ms, n_lat, 0.99),
-	       n_lat ? lat_ms[n_lat - 1] : 0, pct(hold_ms, n_lat, 0.50),
-	       pct(confirm_ms, n_lat, 0.50), (unsigned long long)errors,
+	       bench_pct(lat_ms, n_lat, 0.50), bench_pct(lat_ms, n_lat, 0.90), bench_pct(lat_ms, n_lat, 0.99),
+	       n_lat ? lat_ms[n_lat - 1] : 0, bench_pct(hold_ms, n_lat, 0.50),
+	       bench_pct(confirm_ms, n_lat, 0.50), (unsigned long long)errors,
 	       (unsigned long long)socket_errors, (unsigned long long)reconnects,
 	       (unsigned long long)in_flight_done, cpu);
 	if (counts_out) {

@@ -345,14 +345,36 @@ const struct config *auth_config(const struct auth *a)
 	return a->config;
 }
 
-/* Signs claims with the current key (ES256, its kid in the header). */
-static int sign_current(struct auth *a, const cJSON *claims, char **out)
+/* The newest key made at least KEY_PUBLISH_LEAD_S ago, else the oldest; under the lock. */
+static const char *published_kid(const struct auth *a, uint64_t now_ms)
+{
+	const char *newest_settled = NULL, *oldest = a->current;
+	uint64_t settled_ms = 0, oldest_ms = UINT64_MAX;
+	for (int i = 0; i < a->n_ages; i++) {
+		const struct key_age *k = &a->ages[i];
+		if (k->created_ms + KEY_PUBLISH_LEAD_S * 1000ull <= now_ms &&
+		    (!newest_settled || k->created_ms > settled_ms)) {
+			newest_settled = k->kid;
+			settled_ms = k->created_ms;
+		}
+		if (k->created_ms < oldest_ms) {
+			oldest = k->kid;
+			oldest_ms = k->created_ms;
+		}
+	}
+	return newest_settled ? newest_settled : oldest;
+}
+
+/* Signs claims with the current key, or with published_kid's when published. */
+static int sign_claims(struct auth *a, const cJSON *claims, bool published, uint64_t now_ms,
+		       char **out)
 {
 	pthread_rwlock_rdlock(&a->lock);
-	const struct jose_key *k = jose_ring_find(&a->ring, a->current);
+	const char *kid = published ? published_kid(a, now_ms) : a->current;
+	const struct jose_key *k = jose_ring_find(&a->ring, kid);
 	int err = k ? jose_sign(k, claims, out) : RSD_EINTERNAL;
 	pthread_rwlock_unlock(&a->lock);
-	return err;
+	return err == RSD_OK ? RSD_OK : RSD_EINTERNAL;
 }
 
 int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms, char **out)
@@ -372,7 +394,7 @@ int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms,
 		cJSON_AddStringToObject(claims, "name", p->name);
 	cJSON_AddNumberToObject(claims, "iat", (double)now_s);
 	cJSON_AddNumberToObject(claims, "exp", (double)(now_s + (uint64_t)a->config->access_ttl_s));
-	int err = sign_current(a, claims, out);
+	int err = sign_claims(a, claims, false, now_ms, out);
 	cJSON_Delete(claims);
 	return err;
 }
@@ -380,26 +402,7 @@ int auth_sign_access(struct auth *a, const struct principal *p, uint64_t now_ms,
 int auth_sign_published(struct auth *a, const cJSON *claims, uint64_t now_ms, char **out)
 {
 	refresh_keys(a, now_ms);
-	pthread_rwlock_rdlock(&a->lock);
-	const char *newest_settled = NULL, *oldest = a->current;
-	uint64_t settled_ms = 0, oldest_ms = UINT64_MAX;
-	for (int i = 0; i < a->n_ages; i++) {
-		const struct key_age *k = &a->ages[i];
-		if (k->created_ms + KEY_PUBLISH_LEAD_S * 1000ull <= now_ms &&
-		    (!newest_settled || k->created_ms > settled_ms)) {
-			newest_settled = k->kid;
-			settled_ms = k->created_ms;
-		}
-		if (k->created_ms < oldest_ms) {
-			oldest = k->kid;
-			oldest_ms = k->created_ms;
-		}
-	}
-	const char *kid = newest_settled ? newest_settled : oldest;
-	const struct jose_key *key = jose_ring_find(&a->ring, kid);
-	int err = key && key->priv_pem ? jose_sign(key, claims, out) : RSD_EINTERNAL;
-	pthread_rwlock_unlock(&a->lock);
-	return err;
+	return sign_claims(a, claims, true, now_ms, out);
 }
 
 /* The principal an access token's verified claims name. */

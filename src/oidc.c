@@ -149,8 +149,9 @@ static bool set_peer_name(SSL *ssl, const char *host)
 	return SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
 }
 
-/* Records how a call to the IdP (or a probe) ended; f says why when it failed. */
-static void note_reach(struct oidc *o, bool ok, const struct rsd_fail *f)
+/* Records how a call to the IdP (or a probe) ended; f says why when it failed. Returns
+ * RSD_OK or RSD_EUPSTREAM, for `return note_reach(o, false, f)`. */
+static int note_reach(struct oidc *o, bool ok, const struct rsd_fail *f)
 {
 	pthread_mutex_lock(&o->mu);
 	o->reachable = ok;
@@ -158,6 +159,7 @@ static void note_reach(struct oidc *o, bool ok, const struct rsd_fail *f)
 	o->checked_ms = rsd_now_ms();
 	snprintf(o->error, sizeof(o->error), "%s", ok ? "" : f->detail);
 	pthread_mutex_unlock(&o->mu);
+	return ok ? RSD_OK : RSD_EUPSTREAM;
 }
 
 /* Reads the whole response (the server closes: HTTP/1.0) and splits status and body. */
@@ -206,8 +208,7 @@ static int https_call(struct oidc *o, const char *method, const char *url, const
 	int fd = connect_to(host, port, OIDC_CALL_TIMEOUT_MS);
 	if (fd < 0) {
 		rsd_failf(f, RSD_EUPSTREAM, "", "the identity provider cannot be reached");
-		note_reach(o, false, f);
-		return RSD_EUPSTREAM;
+		return note_reach(o, false, f);
 	}
 	SSL *ssl = SSL_new(o->ssl);
 	int err = RSD_OK;
@@ -258,8 +259,7 @@ static int get_json(struct oidc *o, const char *url, cJSON **doc, struct rsd_fai
 		*doc = NULL;
 		rsd_failf(f, RSD_EUPSTREAM, "", "the IdP answered %d without a JSON object",
 			  r.status);
-		note_reach(o, false, f); /* it answers, but does not work */
-		return RSD_EUPSTREAM;
+		return note_reach(o, false, f); /* it answers, but does not work */
 	}
 	return RSD_OK;
 }
@@ -297,8 +297,7 @@ static int fetch_discovery(struct oidc *o, struct rsd_fail *f)
 			  "the IdP's discovery document is not for issuer %s or lacks an https "
 			  "endpoint",
 			  o->c->oidc_issuer);
-		note_reach(o, false, f);
-		return RSD_EUPSTREAM;
+		return note_reach(o, false, f);
 	}
 	pthread_mutex_lock(&o->mu);
 	memcpy(o->auth_endpoint, a, sizeof(a));
@@ -361,8 +360,7 @@ static int fetch_jwks(struct oidc *o, bool unknown_kid, struct rsd_fail *f)
 	if (err || ring.n == 0) {
 		jose_ring_release(&ring);
 		rsd_failf(f, RSD_EUPSTREAM, "", "the IdP's JWKS holds no usable key");
-		note_reach(o, false, f); /* it answers, but sign-in cannot work */
-		return RSD_EUPSTREAM;
+		return note_reach(o, false, f); /* it answers, but sign-in cannot work */
 	}
 	pthread_mutex_lock(&o->mu);
 	jose_ring_release(&o->ring);
