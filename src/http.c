@@ -1,33 +1,34 @@
 /*
- * http.c — evhttp workers, connection limits, request checks, replies, and the bridge from
- * the writer and projector threads back to a request's own event loop.
+ * http.c — the HTTP/1.1 server: workers, connections, request checks, replies, and the
+ * bridge from the writer and projector threads back to a request's own event loop.
  *
- * What libevent 2.1 does not do and this file does:
- * - caps on connections in all and per client address, and a deadline for a whole
- *   request to arrive (evhttp's timeouts are reset by every byte, so a slow client would
- *   never time out). A connection is "adopted" right after evhttp accepts it: a
- *   highest-priority event finds its evhttp_connection (the callback argument of the
- *   bufferevent we made in bevcb) and registers a close callback for the accounting;
- * - 400 for two Content-Length headers, Transfer-Encoding with Content-Length, and %00 or
- *   control bytes in the path or query;
- * - problem documents instead of the HTML pages evhttp writes for its own 400 and 413:
- *   the output buffer's callback replaces such a page before it is sent.
+ * Each worker runs one libevent loop and accepts on a listening socket of its own. A
+ * connection is a socket, an input buffer that http_parse.c reads requests from in place,
+ * and an output buffer; at most one of its requests is handled at a time (pipelined ones
+ * wait in the input) and replies leave in order. resortd used libevent's evhttp until it
+ * measured that evhttp alone, with no routing or storage, served only 0.75 of nginx's
+ * requests/s: its per-request allocations, header lists and event toggling cost more than
+ * everything resortd does for a read. Here a kept-alive GET costs one read, one write and no
+ * event changes.
+ *
+ * What the server guarantees:
+ * - caps on connections in all and per client address (over a cap: a 503, and nothing the
+ *   connection sent is read), and a deadline for a whole request to arrive;
+ * - problem documents for everything refused before a handler runs (400, 413, 414, 417,
+ *   431, 501, 505), each with an X-Request-Id and an access line; a refused request's
+ *   connection is closed, so nothing pipelined behind it runs;
+ * - a closing connection first shuts its write side and reads what the client still sends
+ *   for up to LINGER_MS, so the client reads the reply instead of a reset.
  *
  * Invariants: every struct http_req is freed exactly once, by req_finish, on its worker's
- * thread; a request whose connection evhttp freed first is "orphaned" and finishes
- * without replying.
+ * thread; a request whose connection closed first is "orphaned" (conn NULL) and finishes
+ * without replying. The input bytes a request points into never move while it lives.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
-#include <sys/queue.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -41,9 +42,11 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
+#include "http_parse.h"
 #include "logger.h"
 #include "metrics.h"
 #include "readcache.h"
@@ -51,43 +54,83 @@
 #include "router.h"
 #include "banned.h"
 
-#define PRIORITY_ADOPT	0 /* before any I/O of the new connection */
-#define PRIORITY_NORMAL 1
-#define CONN_MAP_MIN	1024
-#define DRAIN_POLL_MS	20
+#define DRAIN_POLL_MS	  20
+#define IN_FIRST_BYTES	  4096	      /* a connection's input buffer to start with */
+#define IN_KEEP_BYTES	  (16 * 1024) /* larger idle buffers are freed */
+#define OUT_KEEP_BYTES	  (64 * 1024)
+#define OUT_HIGH_BYTES	  (1024 * 1024) /* pipelined requests wait while this much is unsent */
+#define LINGER_MS	  2000
+#define ACCEPT_BATCH	  64
+#define ACCEPT_RETRY_MS	  100 /* out of descriptors: try accepting again after this */
+#define CHUNK_SLACK_BYTES (64 * 1024)
+#define NS_PER_MS	  1000000ull
+#define NS_PER_S	  1000000000ull
 
 struct worker;
 
-/* One client connection, from adoption to evhttp's close callback. */
+/* One client connection, from accept to close. */
 struct conn {
 	struct worker *w;
-	struct bufferevent *bev;
-	struct evhttp_connection *evcon; /* NULL until adopted */
-	struct event *timer;		 /* adoption, then the request deadline */
-	struct http_req *current;	 /* request being handled, if any */
+	int fd;
+	struct event *rd, *wr, *timer;
+	struct conn *prev, *next; /* the worker's open connections */
+	struct http_req *current; /* the request being handled, if any */
 	char addr[INET6_ADDRSTRLEN];
-	bool adopted, counted, refused;
-	size_t bytes_in; /* received since the last complete request: tells oversized headers */
-	bool close_after_flush; /* an error page of evhttp's was replaced: end after sending */
-	bool rewriting;		/* output_cb is changing the buffer: ignore its own changes */
-	bool arm_on_drain;	/* arm the request deadline once the output buffer empties */
+	char *in; /* received bytes; a request's head and body point into it */
+	size_t in_len, in_cap;
+	size_t scanned;	       /* where http_parse_head resumes */
+	bool head_done;	       /* head parsed, its body still arriving */
+	struct http_head head; /* the head of the request arriving or being handled */
+	size_t req_bytes;      /* input bytes of the current request, dropped when it ends */
+	char *out;
+	size_t out_len, out_off, out_cap;
+	uint64_t wait_since_ns; /* since when the next request is awaited */
+	uint64_t last_io_ns;	/* the last byte read or written */
+	uint64_t linger_until_ns;
+	uint64_t timer_due_ns; /* when the timer fires; 0 when it is not armed */
+	bool counted;	       /* holds a place under the connection caps */
+	bool closing;	       /* a reply saying Connection: close is queued */
+	bool lingering;	       /* write side shut: input is read and dropped until EOF */
+	bool peer_done;	       /* the client has sent its end of file */
+	bool read_paused;      /* the input is full while a request points into it */
+	bool write_armed;
+	bool in_loop;	    /* conn_process runs: it flushes replies when done */
+	bool continue_sent; /* "100 Continue" was sent for the arriving request */
+};
+
+/* A query or form parameter, decoded. */
+struct param {
+	const char *name, *value;
+};
+
+/* A header a handler added to the reply; copied into the request's arena. */
+struct out_header {
+	const char *name, *value;
+	struct out_header *next;
 };
 
 struct http_req {
-	struct evhttp_request *ev; /* NULL once orphaned */
+	struct conn *conn;	      /* NULL once orphaned */
+	const struct http_head *head; /* NULL once orphaned */
+	const char *base;	      /* the bytes head's offsets point into */
+	char *owned_input;	      /* the input buffer, when the connection closed first */
 	struct worker *w;
-	struct conn *conn;
 	struct arena arena;
-	struct evkeyvalq query;
-	bool query_parsed;
+	struct param *query;
+	int nquery;
 	const char *path;
 	const char *body;
 	size_t body_len;
 	unsigned method;
+	int minor;	 /* HTTP/1.<minor> */
+	bool keep_alive; /* what the client asked */
+	bool close;	 /* reply with Connection: close and end the connection */
+	struct out_header *out_first, *out_last;
 	struct route_match match;
 	struct principal who;
 	bool authenticated; /* http_req_authenticate ran */
-	struct evkeyvalq form;
+	struct param *form;
+	int nform;
 	bool form_parsed;
 	char request_id[REQUEST_ID_BYTES_MAX + 1];
 	uint64_t start_ns;
@@ -110,22 +153,22 @@ struct worker {
 	int index;
 	pthread_t thread;
 	struct event_base *base;
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
-	int listen_fd; /* bound's socket, owned by evhttp */
+	int listen_fd;
+	struct event *accept_ev;
+	struct event *accept_retry; /* re-enables accepting after running out of descriptors */
 	struct event *stop_ev;
 	struct event *flush_ev; /* writes buffered access lines every ACCESS_LOG_FLUSH_MS */
 	struct readmodel_reader reader;
 	struct store_reader state; /* LMDB snapshots of this worker's handlers */
 	struct readcache *cache;
 	struct auth_cache *auth_cache; /* access tokens this worker has verified */
-	/* evcon -> conn, open addressing with tombstones; worker thread only */
-	struct conn **map;
-	size_t map_cap, map_used;
-	struct http_req *live; /* requests not yet finished */
-	struct http_req *pool; /* finished requests kept for reuse: malloc'ing ~3 KiB per
-				* request made glibc consolidate its free lists every time */
+	struct conn *conns;	       /* open connections */
+	struct http_req *live;	       /* requests not yet finished */
+	struct http_req *pool;	       /* finished requests kept for reuse: malloc'ing ~3 KiB per
+					* request made glibc consolidate its free lists every time */
 	int pooled;
+	time_t date_s; /* the second date[] shows */
+	char date[40]; /* "Date: ...\r\n" */
 	_Atomic uint64_t in_flight;
 };
 
@@ -149,59 +192,6 @@ static struct {
 	struct addr_slot *addrs; /* CONN_ADDR_SLOTS, under addr_mu */
 	size_t addr_names;	 /* slots holding a name (live or not), under addr_mu */
 } G = {.listen_fd = -1};
-
-static struct conn *const TOMBSTONE = (struct conn *)&G;
-
-/* ---- the evcon -> conn map ---- */
-
-static size_t ptr_hash(const void *p, size_t cap)
-{
-	uint64_t x = (uint64_t)(uintptr_t)p;
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	return (size_t)x & (cap - 1);
-}
-
-static void map_put(struct worker *w, struct conn *c);
-
-static void map_grow(struct worker *w)
-{
-	struct conn **old = w->map;
-	size_t oldcap = w->map_cap;
-	w->map_cap = oldcap ? oldcap * 2 : CONN_MAP_MIN;
-	w->map = rsd_calloc(w->map_cap, sizeof(*w->map));
-	w->map_used = 0;
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i] && old[i] != TOMBSTONE)
-			map_put(w, old[i]);
-	free(old);
-}
-
-static void map_put(struct worker *w, struct conn *c)
-{
-	if ((w->map_used + 1) * 2 > w->map_cap)
-		map_grow(w);
-	size_t i = ptr_hash(c->evcon, w->map_cap);
-	while (w->map[i] && w->map[i] != TOMBSTONE)
-		i = (i + 1) & (w->map_cap - 1);
-	if (w->map[i] == NULL)
-		w->map_used++;
-	w->map[i] = c;
-}
-
-static struct conn **map_find(struct worker *w, const struct evhttp_connection *evcon)
-{
-	if (w->map_cap == 0)
-		return NULL;
-	size_t i = ptr_hash(evcon, w->map_cap);
-	for (size_t n = 0; n < w->map_cap && w->map[i]; n++) {
-		if (w->map[i] != TOMBSTONE && w->map[i]->evcon == evcon)
-			return &w->map[i];
-		i = (i + 1) & (w->map_cap - 1);
-	}
-	return NULL;
-}
 
 /* ---- per-address accounting ---- */
 
@@ -303,73 +293,285 @@ static void addr_release(const char *addr)
 
 /* ---- connections ---- */
 
-static void arm_deadline(struct conn *c)
+static void conn_process(struct conn *c);
+static bool conn_next_request(struct conn *c);
+
+static uint64_t secs_ns(int s)
 {
-	struct timeval tv = {.tv_sec = G.srv->config->header_deadline_s};
+	return (uint64_t)s * NS_PER_S;
+}
+
+/* Makes the timer fire at due_ns, unless it already fires no later. */
+static void conn_timer_at(struct conn *c, uint64_t due_ns)
+{
+	if (c->timer_due_ns && c->timer_due_ns <= due_ns)
+		return;
+	uint64_t now = rsd_mono_ns(), d = due_ns > now ? due_ns - now : 0;
+	struct timeval tv = {.tv_sec = (time_t)(d / NS_PER_S),
+			     .tv_usec = (suseconds_t)(d % NS_PER_S / 1000)};
+	c->timer_due_ns = due_ns;
 	event_add(c->timer, &tv);
 }
 
-/* Ends a connection from our side; evhttp sees end of file and frees it, calling closecb. */
-static void conn_cut(struct conn *c)
+static void conn_free(struct conn *c)
 {
-	int fd = bufferevent_getfd(c->bev);
-	if (fd >= 0)
-		shutdown(fd, SHUT_RDWR);
-}
-
-static void conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	struct conn *c = arg;
-	struct conn **slot = map_find(c->w, evcon);
-	if (slot)
-		*slot = TOMBSTONE;
+	struct worker *w = c->w;
 	if (c->current) {
-		c->current->ev = NULL; /* evhttp frees the request next */
+		/* Orphaned: it finishes without replying; what it points into stays. */
 		c->current->conn = NULL;
+		c->current->head = NULL;
+		c->current->owned_input = c->in;
+		c->in = NULL;
 	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 	if (c->counted)
 		addr_release(c->addr);
+	event_free(c->rd);
+	event_free(c->wr);
 	event_free(c->timer);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
 	free(c);
 }
 
-static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
-
-/* Counts bytes received toward the current request. */
-static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/*
+ * The timer is re-armed lazily: serving a request only updates the times below, and the
+ * timer, when it fires, finds out whether the connection is really late.
+ */
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)buf;
+	(void)fd;
+	(void)what;
 	struct conn *c = arg;
-	c->bytes_in += info->n_added;
+	const struct config *cfg = G.srv->config;
+	uint64_t now = rsd_mono_ns(), due;
+	c->timer_due_ns = 0;
+	if (c->lingering) {
+		due = c->linger_until_ns;
+	} else if (c->current) {
+		due = now +
+		      secs_ns(cfg->header_deadline_s); /* a handler's delay, not the client's */
+	} else if (c->out_off < c->out_len) {
+		due = c->last_io_ns + secs_ns(cfg->idle_timeout_s); /* a slow reader of a reply */
+	} else {
+		due = c->wait_since_ns + secs_ns(cfg->header_deadline_s);
+		uint64_t idle = c->last_io_ns + secs_ns(cfg->idle_timeout_s);
+		due = idle < due ? idle : due;
+	}
+	if (now >= due) {
+		conn_free(c);
+		return;
+	}
+	conn_timer_at(c, due);
 }
 
-static void conn_adopt(struct conn *c)
+static void out_add(struct conn *c, const char *s, size_t n)
 {
-	if (c->adopted)
+	if (c->out_cap - c->out_len < n) {
+		size_t cap = c->out_cap ? c->out_cap * 2 : 4096;
+		while (cap < c->out_len + n)
+			cap *= 2;
+		c->out = rsd_realloc(c->out, cap);
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, s, n);
+	c->out_len += n;
+}
+
+/* Ends the conversation: the client gets an end of file after the reply, and what it still
+ * sends is read and dropped for a while, so that it is not reset before reading the reply.
+ * Returns false when the connection was freed. */
+static bool conn_linger(struct conn *c)
+{
+	c->lingering = true;
+	if (c->peer_done) {
+		conn_free(c);
+		return false;
+	}
+	shutdown(c->fd, SHUT_WR);
+	if (c->read_paused) {
+		event_add(c->rd, NULL);
+		c->read_paused = false;
+	}
+	c->linger_until_ns = rsd_mono_ns() + LINGER_MS * NS_PER_MS;
+	conn_timer_at(c, c->linger_until_ns);
+	return true;
+}
+
+/* Sends what is queued; returns false when the connection was freed. */
+static bool conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->write_armed) {
+				event_add(c->wr, NULL);
+				c->write_armed = true;
+				c->last_io_ns = rsd_mono_ns();
+			}
+			return true;
+		}
+		conn_free(c); /* the client is gone */
+		return false;
+	}
+	c->out_off = c->out_len = 0;
+	if (c->out_cap > OUT_KEEP_BYTES) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
+	if (c->write_armed) {
+		/* The next request's deadline starts once a slow reply has left. */
+		event_del(c->wr);
+		c->write_armed = false;
+		c->wait_since_ns = c->last_io_ns = rsd_mono_ns();
+	}
+	if (c->closing && !c->lingering && c->current == NULL)
+		return conn_linger(c);
+	return true;
+}
+
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	c->last_io_ns = rsd_mono_ns();
+	if (conn_flush(c) && !c->write_armed)
+		conn_process(c); /* pipelined requests may have waited for the output to drain */
+}
+
+/* Reads and drops what a closing connection's client still sends. */
+static void linger_read(struct conn *c)
+{
+	char sink[16384];
+	ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		conn_free(c);
+}
+
+/* Makes room to read into; false when the input must wait (a request points into it). */
+static bool in_room(struct conn *c)
+{
+	if (c->in_cap - c->in_len >= 1024)
+		return true;
+	if (c->current)
+		return false;
+	size_t want = c->in_cap ? c->in_cap * 2 : IN_FIRST_BYTES;
+	if (c->head_done && c->head.has_length && c->head.len + c->head.content_length > want)
+		want = c->head.len + (size_t)c->head.content_length +
+		       1024; /* one grow for the body */
+	c->in = rsd_realloc(c->in, want);
+	c->in_cap = want;
+	return true;
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct conn *c = arg;
+	if (c->lingering) {
+		linger_read(c);
 		return;
-	c->adopted = true;
-	bufferevent_data_cb rcb, wcb;
-	bufferevent_event_cb ecb;
-	void *cbarg;
-	bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &cbarg);
-	c->evcon = cbarg;
-	evhttp_connection_set_closecb(c->evcon, conn_closed, c);
-	map_put(c->w, c);
-	evbuffer_add_cb(bufferevent_get_output(c->bev), output_cb, c);
-	evbuffer_add_cb(bufferevent_get_input(c->bev), input_cb, c);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int fd = bufferevent_getfd(c->bev);
-	/* A reply larger than one 16 KiB write would otherwise wait for the client's delayed
-	 * ACK (Nagle): 40 ms on every big search page over a kept-alive connection. */
+	}
+	if (!in_room(c)) {
+		event_del(c->rd);
+		c->read_paused = true;
+		return;
+	}
+	ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_free(c);
+		return;
+	}
+	if (n == 0) {
+		c->peer_done = true;
+		event_del(c->rd);
+	}
+	c->in_len += (size_t)n;
+	c->last_io_ns = rsd_mono_ns();
+	conn_process(c);
+}
+
+/* Handles the complete requests in the input, in order, then sends the replies at once. */
+static void conn_process(struct conn *c)
+{
+	c->in_loop = true;
+	while (c->current == NULL && !c->closing && !c->lingering && c->in_len > 0 &&
+	       c->out_len - c->out_off < OUT_HIGH_BYTES && conn_next_request(c))
+		;
+	c->in_loop = false;
+	if (!conn_flush(c) || c->lingering)
+		return;
+	if (c->peer_done && c->current == NULL && c->out_len == 0) {
+		conn_free(c); /* whatever is left of the input can never be a whole request */
+		return;
+	}
+	if (c->read_paused && c->current == NULL) {
+		event_add(c->rd, NULL);
+		c->read_paused = false;
+	}
+}
+
+/* After a request: drops its input bytes and, when it ended later than it arrived, goes on
+ * with what the connection has sent since. */
+static void conn_request_done(struct conn *c, uint64_t now)
+{
+	c->current = NULL;
+	c->in_len -= c->req_bytes;
+	memmove(c->in, c->in + c->req_bytes, c->in_len);
+	c->req_bytes = 0;
+	if (c->in_len == 0 && c->in_cap > IN_KEEP_BYTES) {
+		free(c->in);
+		c->in = NULL;
+		c->in_cap = 0;
+	}
+	c->wait_since_ns = now;
+	if (!c->in_loop)
+		conn_process(c);
+}
+
+static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *ss)
+{
+	struct conn *c = rsd_calloc(1, sizeof(*c));
+	c->w = w;
+	c->fd = fd;
+	/* A reply larger than one segment would otherwise wait for the client's delayed ACK
+	 * (Nagle): 40 ms on every big search page over a kept-alive connection. */
 	int one = 1;
-	if (fd >= 0)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	snprintf(c->addr, sizeof(c->addr), "unknown");
-	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		getnameinfo((struct sockaddr *)&ss, sl, c->addr, sizeof(c->addr), NULL, 0,
-			    NI_NUMERICHOST);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	const void *ip = ss->ss_family == AF_INET6
+				 ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+				 : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	if (inet_ntop(ss->ss_family, ip, c->addr, sizeof(c->addr)) == NULL)
+		snprintf(c->addr, sizeof(c->addr), "unknown");
+	c->rd = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->wr = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->timer = event_new(w->base, -1, 0, conn_timer_cb, c);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	c->wait_since_ns = c->last_io_ns = rsd_mono_ns();
+	event_add(c->rd, NULL);
 	if (!addr_acquire(c->addr)) {
+		/* Nothing this connection sent is ever parsed: a client told "refused" must not
+		 * have its write done all the same. */
 		static const char busy[] =
 			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
 			"application/problem+json\r\n"
@@ -377,138 +579,57 @@ static void conn_adopt(struct conn *c)
 			"{\"type\":\"about:blank\",\"title\":\"Service "
 			"Unavailable\",\"status\":503,"
 			"\"detail\":\"too many connections from this address or in all\"}";
-		c->refused = true;
 		atomic_fetch_add(&G.conns_refused, 1);
-		ssize_t ignored = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)ignored;
-		conn_cut(c);
+		out_add(c, busy, sizeof(busy) - 1);
+		c->closing = true;
+		conn_flush(c);
 		return;
 	}
 	c->counted = true;
-	event_priority_set(c->timer, PRIORITY_NORMAL);
-	arm_deadline(c);
+	conn_timer_at(c, c->wait_since_ns + secs_ns(G.srv->config->header_deadline_s));
 }
 
-static void conn_timer(evutil_socket_t fd, short what, void *arg)
+static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct conn *c = arg;
-	if (!c->adopted) {
-		conn_adopt(c);
-		return;
-	}
-	if (c->current) /* a handler is working on it: not the client's delay */
-		return;
-	conn_cut(c);
-}
-
-static struct bufferevent *make_bev(struct event_base *base, void *arg)
-{
 	struct worker *w = arg;
-	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		return NULL;
-	struct conn *c = rsd_calloc(1, sizeof(*c));
-	c->w = w;
-	c->bev = bev;
-	c->timer = event_new(base, -1, 0, conn_timer, c);
-	event_priority_set(c->timer, PRIORITY_ADOPT);
-	event_active(c->timer, EV_TIMEOUT, 0);
-	return bev;
+	if (w->accept_ev)
+		event_add(w->accept_ev, NULL);
 }
 
-/* ---- evhttp's own error pages become problem documents ---- */
-
-static void output_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
-	struct conn *c = arg;
-	static const char marker[] = "</BODY></HTML>\n";
-	static const char html[] = "Content-Type: text/html";
-	if (c->rewriting)
+	(void)what;
+	struct worker *w = arg;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			conn_open(w, fd, &ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* The pending connection stays queued; retrying at once would spin. */
+			logger_log(LOGGER_WARN, "worker %d cannot accept: %s", w->index,
+				   strerror(errno));
+			event_del(w->accept_ev);
+			struct timeval tv = {.tv_usec = ACCEPT_RETRY_MS * 1000};
+			event_add(w->accept_retry, &tv);
+			return;
+		}
+		/* EINVAL once http_stop_accepting has shut the socket: stop listening for it. */
+		event_del(w->accept_ev);
 		return;
-	if (c->arm_on_drain && evbuffer_get_length(buf) == 0) {
-		c->arm_on_drain = false;
-		if (c->current == NULL)
-			arm_deadline(c);
 	}
-	if (c->close_after_flush && info->n_deleted > 0 && evbuffer_get_length(buf) == 0) {
-		/* evhttp keeps some connections open after its own errors (CONNECT): end it. */
-		conn_cut(c);
-		return;
-	}
-	if (info->n_added == 0 || evbuffer_get_length(buf) < sizeof(marker))
-		return;
-	struct evbuffer_ptr end = evbuffer_search(buf, marker, sizeof(marker) - 1, NULL);
-	if (end.pos < 0)
-		return;
-	struct evbuffer_ptr ct = evbuffer_search(buf, html, sizeof(html) - 1, NULL);
-	if (ct.pos < 0)
-		return; /* every reply of ours is JSON or text/plain: this page is evhttp's */
-	/* The page's status line is the last "HTTP/1." before its Content-Type. */
-	ssize_t start = -1;
-	struct evbuffer_ptr p = evbuffer_search(buf, "HTTP/1.", 7, NULL);
-	while (p.pos >= 0 && p.pos < ct.pos) {
-		start = p.pos;
-		evbuffer_ptr_set(buf, &p, 1, EVBUFFER_PTR_ADD);
-		p = evbuffer_search(buf, "HTTP/1.", 7, &p);
-	}
-	if (start < 0)
-		return;
-	char line[16] = {0};
-	struct evbuffer_ptr sp;
-	evbuffer_ptr_set(buf, &sp, (size_t)start, EVBUFFER_PTR_SET);
-	evbuffer_copyout_from(buf, &sp, line, sizeof(line) - 1);
-	int status = (int)strtol(line + 9, NULL, 10);
-	if (status < 400 || status > 599)
-		status = 400;
-	const char *detail = "the request is not valid HTTP/1.1";
-	if (status == 413) {
-		detail = "the request body exceeds the size limit";
-	} else if (status == 501) {
-		detail = "the request method is not one this server implements";
-	} else if (status == 400 && c->bytes_in > HEADERS_BYTES_MAX) {
-		/* evhttp reports headers past its limit as a bad request; say what it was. */
-		status = 431;
-		detail = "the request's headers exceed 8 KiB";
-	}
-	char body[256];
-	int blen = snprintf(
-		body, sizeof(body),
-		"{\"type\":\"about:blank\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
-		router_status_title(status), status, detail);
-	char *prefix = rsd_malloc((size_t)start + 1);
-	c->rewriting = true;
-	c->close_after_flush = true;
-	evbuffer_remove(buf, prefix, (size_t)start);
-	evbuffer_drain(buf, evbuffer_get_length(buf));
-	evbuffer_add(buf, prefix, (size_t)start);
-	char request_id[REQUEST_ID_BYTES_MAX + 1];
-	rsd_id_new("req_", request_id, sizeof(request_id));
-	evbuffer_add_printf(buf,
-			    "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\n"
-			    "X-Request-Id: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
-			    status, router_status_title(status), request_id, blen, body);
-	c->rewriting = false;
-	logger_access(request_id, "-", "-", status, 0, c->addr);
-	free(prefix);
 }
 
 /* ---- requests ---- */
-
-static unsigned method_bit(enum evhttp_cmd_type t)
-{
-	switch (t) {
-	case EVHTTP_REQ_GET: return METHOD_GET;
-	case EVHTTP_REQ_HEAD: return METHOD_HEAD;
-	case EVHTTP_REQ_POST: return METHOD_POST;
-	case EVHTTP_REQ_PUT: return METHOD_PUT;
-	case EVHTTP_REQ_PATCH: return METHOD_PATCH;
-	case EVHTTP_REQ_DELETE: return METHOD_DELETE;
-	case EVHTTP_REQ_OPTIONS: return METHOD_OPTIONS;
-	default: return METHOD_OTHER;
-	}
-}
 
 const char *http_req_method(struct http_req *req)
 {
@@ -520,27 +641,43 @@ const char *http_req_method(struct http_req *req)
 	return "OTHER";
 }
 
+static struct http_req *req_new(struct worker *w, struct conn *c, const struct http_head *h)
+{
+	atomic_fetch_add(&w->in_flight, 1);
+	struct http_req *req = w->pool;
+	if (req) {
+		w->pool = req->next;
+		w->pooled--;
+	} else {
+		req = rsd_malloc(sizeof(*req));
+	}
+	memset(req, 0, offsetof(struct http_req, arena_space));
+	req->w = w;
+	req->conn = c;
+	req->head = h;
+	req->base = c->in;
+	req->start_ns = rsd_mono_ns();
+	req->method = h ? h->method : METHOD_OTHER;
+	req->minor = h ? h->minor : 1;
+	req->keep_alive = h && h->keep_alive;
+	req->match.route_index = -1; /* "unmatched" until the router says otherwise */
+	arena_init_with(&req->arena, req->arena_space, sizeof(req->arena_space));
+	req->next = w->live;
+	if (w->live)
+		w->live->prev = req;
+	w->live = req;
+	c->current = req;
+	return req;
+}
+
 static void req_finish(struct http_req *req, int status)
 {
 	struct worker *w = req->w;
-	uint64_t dur = rsd_mono_ns() - req->start_ns;
+	uint64_t now = rsd_mono_ns(), dur = now - req->start_ns;
+	struct conn *c = req->conn;
 	metrics_request(G.srv->metrics, w->index, req->match.route_index, req->method, status, dur);
 	logger_access(req->request_id, http_req_method(req), req->path ? req->path : "-", status,
-		      dur / 1000, req->conn ? req->conn->addr : "-");
-	if (req->conn) {
-		struct conn *c = req->conn;
-		c->current = NULL;
-		/* The next request's deadline starts once this reply has left: a slow reader of a
-		 * large reply is bounded by the write timeout, not cut by the request deadline. */
-		if (c->counted && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-			arm_deadline(c);
-		else
-			c->arm_on_drain = c->counted;
-	}
-	if (req->query_parsed)
-		evhttp_clear_headers(&req->query);
-	if (req->form_parsed)
-		evhttp_clear_headers(&req->form);
+		      dur / 1000, c ? c->addr : "-");
 	if (req->wake)
 		event_free(req->wake);
 	if (req->prev)
@@ -550,6 +687,7 @@ static void req_finish(struct http_req *req, int status)
 	if (req->next)
 		req->next->prev = req->prev;
 	arena_release(&req->arena);
+	free(req->owned_input);
 	if (w->pooled < REQUEST_POOL_MAX) {
 		req->next = w->pool;
 		w->pool = req;
@@ -558,21 +696,61 @@ static void req_finish(struct http_req *req, int status)
 		free(req);
 	}
 	atomic_fetch_sub(&w->in_flight, 1);
+	if (c)
+		conn_request_done(c, now);
+}
+
+/* "Date: <IMF-fixdate>\r\n", formatted once a second per worker. */
+static const char *date_line(struct worker *w)
+{
+	time_t now = time(NULL);
+	if (now != w->date_s) {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		w->date_s = now;
+	}
+	return w->date;
+}
+
+static void out_header(struct conn *c, const char *name, const char *value)
+{
+	out_add(c, name, strlen(name));
+	out_add(c, ": ", 2);
+	out_add(c, value, strlen(value));
+	out_add(c, "\r\n", 2);
 }
 
 static void send_reply(struct http_req *req, int status, const char *content_type, const char *data,
 		       size_t len)
 {
-	if (req->ev) {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
+	struct conn *c = req->conn;
+	if (c) {
+		bool bodiless = status == 204 || status == 304 || status < 200;
+		char line[160];
+		int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
+				 router_status_title(status));
+		out_add(c, line, (size_t)n);
+		const char *date = date_line(req->w);
+		out_add(c, date, strlen(date));
 		if (content_type)
-			evhttp_add_header(h, "Content-Type", content_type);
-		evhttp_add_header(h, "X-Request-Id", req->request_id);
-		struct evbuffer *out = evbuffer_new();
-		if (len > 0 && req->method != METHOD_HEAD)
-			evbuffer_add(out, data, len);
-		evhttp_send_reply(req->ev, status, router_status_title(status), out);
-		evbuffer_free(out);
+			out_header(c, "Content-Type", content_type);
+		out_header(c, "X-Request-Id", req->request_id);
+		for (const struct out_header *h = req->out_first; h; h = h->next)
+			out_header(c, h->name, h->value);
+		if (!req->keep_alive || req->close) {
+			c->closing = true;
+			out_add(c, "Connection: close\r\n", 19);
+		} else if (req->minor == 0) {
+			out_add(c, "Connection: keep-alive\r\n", 24);
+		}
+		if (!bodiless) {
+			n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", len);
+			out_add(c, line, (size_t)n);
+		}
+		out_add(c, "\r\n", 2);
+		if (len > 0 && !bodiless && req->method != METHOD_HEAD)
+			out_add(c, data, len);
 	}
 	req_finish(req, status);
 }
@@ -710,33 +888,171 @@ const char *http_req_cookie(struct http_req *req, const char *name)
 	return NULL;
 }
 
-/* The form body's pairs, decoded once per request (an unparsable body has none). */
-static struct evkeyvalq *form(struct http_req *req)
+/* ---- query strings and form bodies ---- */
+
+static int hex_digit(char c)
 {
-	if (!req->form_parsed) {
-		TAILQ_INIT(&req->form);
-		req->form_parsed = true;
-		char *text = arena_strndup(&req->arena, req->body ? req->body : "", req->body_len);
-		if (evhttp_parse_query_str(text, &req->form) != 0)
-			evhttp_clear_headers(&req->form);
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decodes s[0..n) into the arena ('+' is a space when plus); a malformed escape
+ * stays as it is. */
+static char *decode(struct arena *a, const char *s, size_t n, bool plus)
+{
+	char *out = arena_alloc(a, n + 1), *o = out;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (s[i] == '%' && i + 2 < n && (hi = hex_digit(s[i + 1])) >= 0 &&
+		    (lo = hex_digit(s[i + 2])) >= 0) {
+			*o++ = (char)(hi * 16 + lo);
+			i += 2;
+		} else {
+			*o++ = plus && s[i] == '+' ? ' ' : s[i];
+		}
 	}
-	return &req->form;
+	*o = '\0';
+	return out;
+}
+
+/*
+ * Splits "a=1&b=2" (s[0..n)) into decoded pairs in the arena. Empty pieces are skipped; a
+ * piece without '=' or with an empty name is malformed (-1). Returns how many pairs.
+ */
+static int split_params(struct arena *a, const char *s, size_t n, struct param **out)
+{
+	int cap = 1;
+	for (size_t i = 0; i < n; i++)
+		cap += s[i] == '&';
+	struct param *p = arena_alloc(a, (size_t)cap * sizeof(*p));
+	int count = 0;
+	for (size_t i = 0; i < n;) {
+		const char *amp = memchr(s + i, '&', n - i);
+		size_t end = amp ? (size_t)(amp - s) : n;
+		if (end > i) {
+			const char *eq = memchr(s + i, '=', end - i);
+			if (eq == NULL || eq == s + i)
+				return -1;
+			size_t k = (size_t)(eq - (s + i));
+			p[count].name = decode(a, s + i, k, true);
+			p[count].value = decode(a, eq + 1, end - i - k - 1, true);
+			count++;
+		}
+		i = end + 1;
+	}
+	*out = p;
+	return count;
+}
+
+static const char *param_get(const struct param *p, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(p[i].name, name) == 0)
+			return p[i].value;
+	return NULL;
+}
+
+/* The first name that appears twice among p[0..n), or NULL. */
+static const char *param_repeated(const struct param *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			if (strcmp(p[i].name, p[j].name) == 0)
+				return p[i].name;
+	return NULL;
+}
+
+/* The form body's pairs, decoded once per request (an unparsable body has none). */
+static void form_parse(struct http_req *req)
+{
+	if (req->form_parsed)
+		return;
+	req->form_parsed = true;
+	req->nform =
+		split_params(&req->arena, req->body ? req->body : "", req->body_len, &req->form);
+	if (req->nform < 0)
+		req->nform = 0;
 }
 
 const char *http_req_form(struct http_req *req, const char *name)
 {
-	return evhttp_find_header(form(req), name);
+	form_parse(req);
+	return param_get(req->form, req->nform, name);
 }
 
 const char *http_req_form_repeated(struct http_req *req)
 {
-	struct evkeyval *a, *b;
-	TAILQ_FOREACH (a, form(req), next) {
-		for (b = TAILQ_NEXT(a, next); b; b = TAILQ_NEXT(b, next))
-			if (strcmp(a->key, b->key) == 0)
-				return a->key;
+	form_parse(req);
+	return param_repeated(req->form, req->nform);
+}
+
+const char *http_req_query(struct http_req *req, const char *name)
+{
+	return param_get(req->query, req->nquery, name);
+}
+
+int http_req_query_only(struct http_req *req, const char *const *allowed, struct rsd_fail *f)
+{
+	for (int i = 0; i < req->nquery; i++) {
+		const char *key = req->query[i].name;
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, key) == 0;
+		if (!ok)
+			return rsd_failf(f, RSD_EINVAL, key, "unknown query parameter '%.64s'",
+					 key);
 	}
-	return NULL;
+	return RSD_OK;
+}
+
+int http_req_query_list(struct http_req *req, const char **names, const char **values, int max)
+{
+	for (int i = 0; i < req->nquery && i < max; i++) {
+		names[i] = req->query[i].name;
+		values[i] = req->query[i].value;
+	}
+	return req->nquery;
+}
+
+void http_header_add(struct http_req *req, const char *name, const char *value)
+{
+	if (req->conn == NULL)
+		return;
+	if (strcasecmp(name, "Connection") == 0) {
+		req->close = req->close || strcasecmp(value, "close") == 0;
+		return;
+	}
+	if (strpbrk(value, "\r\n") != NULL) {
+		/* never let a value split the reply's head */
+		logger_log(LOGGER_WARN, "request %s: header %s dropped: a line break in its value",
+			   req->request_id, name);
+		return;
+	}
+	struct out_header *h = arena_alloc(&req->arena, sizeof(*h));
+	h->name = arena_strndup(&req->arena, name, strlen(name));
+	h->value = arena_strndup(&req->arena, value, strlen(value));
+	h->next = NULL;
+	if (req->out_last)
+		req->out_last->next = h;
+	else
+		req->out_first = h;
+	req->out_last = h;
+}
+
+const char *http_req_header(struct http_req *req, const char *name)
+{
+	return req->head ? http_head_get(req->head, req->base, name) : NULL;
+}
+
+const char *http_req_body(struct http_req *req, size_t *len)
+{
+	*len = req->body_len;
+	return req->body;
 }
 
 int http_req_authenticate(struct http_req *req, bool *cookie, struct rsd_fail *f)
@@ -782,12 +1098,6 @@ struct store_reader *http_req_state(struct http_req *req)
 	return &req->w->state;
 }
 
-void http_header_add(struct http_req *req, const char *name, const char *value)
-{
-	if (req->ev)
-		evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
-}
-
 struct server *http_req_server(struct http_req *req)
 {
 	(void)req;
@@ -815,43 +1125,6 @@ const char *http_req_param(struct http_req *req, const char *name)
 		    memcmp(req->match.params[i].name, name, n) == 0)
 			return req->match.params[i].value;
 	return NULL;
-}
-
-const char *http_req_query(struct http_req *req, const char *name)
-{
-	return req->query_parsed ? evhttp_find_header(&req->query, name) : NULL;
-}
-
-int http_req_query_only(struct http_req *req, const char *const *allowed, struct rsd_fail *f)
-{
-	if (!req->query_parsed)
-		return RSD_OK;
-	struct evkeyval *kv;
-	TAILQ_FOREACH (kv, &req->query, next) {
-		bool ok = false;
-		for (const char *const *a = allowed; *a && !ok; a++)
-			ok = strcmp(*a, kv->key) == 0;
-		if (!ok)
-			return rsd_failf(f, RSD_EINVAL, kv->key, "unknown query parameter '%.64s'",
-					 kv->key);
-	}
-	return RSD_OK;
-}
-
-int http_req_query_list(struct http_req *req, const char **names, const char **values, int max)
-{
-	int n = 0;
-	struct evkeyval *kv;
-	if (!req->query_parsed)
-		return 0;
-	TAILQ_FOREACH (kv, &req->query, next) {
-		if (n < max) {
-			names[n] = kv->key;
-			values[n] = kv->value;
-		}
-		n++;
-	}
-	return n;
 }
 
 void http_etag(uint64_t version, char *out, size_t len)
@@ -914,23 +1187,7 @@ void http_reply_entity(struct http_req *req, int status, const char *etag,
 		http_reply_text(req, status, "application/json", body, len);
 }
 
-const char *http_req_header(struct http_req *req, const char *name)
-{
-	return req->ev ? evhttp_find_header(evhttp_request_get_input_headers(req->ev), name) : NULL;
-}
-
-const char *http_req_body(struct http_req *req, size_t *len)
-{
-	*len = req->body_len;
-	return req->body;
-}
-
 /* ---- checks before routing ---- */
-
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
 
 /* Refuses raw control bytes, and percent-encoded NUL or control bytes, in the target. */
 static const char *check_target(const char *uri)
@@ -940,33 +1197,13 @@ static const char *check_target(const char *uri)
 		if (ch < 0x20 || ch == 0x7f)
 			return "the request target contains a control byte";
 		if (ch == '%') {
-			if (!is_hex(p[1]) || !is_hex(p[2]))
+			if (hex_digit(p[1]) < 0 || hex_digit(p[2]) < 0)
 				return "the request target has a malformed percent escape";
-			int v = (int)strtol((char[]){p[1], p[2], 0}, NULL, 16);
+			int v = hex_digit(p[1]) * 16 + hex_digit(p[2]);
 			if (v < 0x20 || v == 0x7f)
 				return "the request target encodes a NUL or control byte";
 		}
 	}
-	return NULL;
-}
-
-/* Refuses the header shapes request smuggling is made of. */
-static const char *check_framing(struct evhttp_request *ev)
-{
-	int cl = 0, te = 0;
-	struct evkeyval *kv;
-	TAILQ_FOREACH (kv, evhttp_request_get_input_headers(ev), next) {
-		if (strcasecmp(kv->key, "Content-Length") == 0)
-			cl++;
-		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0)
-			te++;
-	}
-	if (cl > 1)
-		return "more than one Content-Length header";
-	if (cl && te)
-		return "both Transfer-Encoding and Content-Length";
-	if (te > 1)
-		return "more than one Transfer-Encoding header";
 	return NULL;
 }
 
@@ -983,122 +1220,148 @@ static void set_request_id(struct http_req *req)
 		rsd_id_new("req_", req->request_id, sizeof(req->request_id));
 }
 
-/* Parses path and query; on bad input replies 400 and closes the connection (what follows
- * on it cannot be trusted), and returns false. */
+/* Replies a problem and ends the connection: what follows on it cannot be trusted. */
+static void refuse(struct http_req *req, int status, const char *why, const char *field)
+{
+	req->close = true;
+	http_reply_problem(req, status, why, field);
+}
+
+/* Parses path and query; on bad input replies 400 and returns false. */
 static bool parse_target(struct http_req *req)
 {
-	const char *uri = evhttp_request_get_uri(req->ev);
-	if (strlen(uri) > URI_BYTES_MAX) {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 414, "the request target is too long", NULL);
-		return false;
-	}
+	const char *uri = req->base + req->head->target;
 	const char *why = check_target(uri);
 	if (why) {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 400, why, NULL);
+		refuse(req, 400, why, NULL);
 		return false;
 	}
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req->ev);
-	const char *raw_path = u ? evhttp_uri_get_path(u) : NULL;
-	if (raw_path == NULL || raw_path[0] != '/') {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 400, "the request target must be an absolute path", NULL);
+	/* The absolute form (RFC 9112 3.2.2) names the path after the authority. */
+	if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0)
+		uri = strchr(uri + 8 - (uri[4] == ':'), '/');
+	if (uri == NULL || uri[0] != '/') {
+		refuse(req, 400, "the request target must be an absolute path", NULL);
 		return false;
 	}
-	size_t n;
-	char *decoded = evhttp_uridecode(raw_path, 0, &n);
-	req->path = arena_strndup(&req->arena, decoded, n);
-	free(decoded);
-	const char *q = evhttp_uri_get_query(u);
-	TAILQ_INIT(&req->query);
-	req->query_parsed = true;
-	if (q && evhttp_parse_query_str(q, &req->query) != 0) {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 400, "the query string is malformed", NULL);
+	size_t path_len = strcspn(uri, "?#");
+	req->path = decode(&req->arena, uri, path_len, false);
+	if (uri[path_len] != '?')
+		return true;
+	const char *q = uri + path_len + 1;
+	req->nquery = split_params(&req->arena, q, strcspn(q, "#"), &req->query);
+	if (req->nquery < 0) {
+		req->nquery = 0;
+		refuse(req, 400, "the query string is malformed", NULL);
 		return false;
 	}
-	int count = 0;
-	struct evkeyval *kv;
-	TAILQ_FOREACH (kv, &req->query, next) {
-		if (++count > QUERY_PARAMS_MAX) {
-			http_header_add(req, "Connection", "close");
-			http_reply_problem(req, 400, "too many query parameters", NULL);
-			return false;
-		}
-		for (struct evkeyval *o = TAILQ_NEXT(kv, next); o; o = TAILQ_NEXT(o, next)) {
-			if (strcmp(o->key, kv->key) == 0) {
-				http_header_add(req, "Connection", "close");
-				http_reply_problem(req, 400, "a query parameter is repeated",
-						   kv->key);
-				return false;
-			}
-		}
+	if (req->nquery > QUERY_PARAMS_MAX) {
+		refuse(req, 400, "too many query parameters", NULL);
+		return false;
+	}
+	const char *twice = param_repeated(req->query, req->nquery);
+	if (twice) {
+		refuse(req, 400, "a query parameter is repeated", twice);
+		return false;
 	}
 	return true;
 }
 
-static void handle_request(struct evhttp_request *ev, void *arg)
+/* Starts the request whose head is c->head and whose body is body[0..len). */
+static void dispatch(struct conn *c, const char *body, size_t len)
 {
-	struct worker *w = arg;
-	atomic_fetch_add(&w->in_flight, 1);
-	struct http_req *req = w->pool;
-	if (req) {
-		w->pool = req->next;
-		w->pooled--;
-	} else {
-		req = rsd_malloc(sizeof(*req));
-	}
-	memset(req, 0, offsetof(struct http_req, arena_space));
-	req->ev = ev;
-	req->w = w;
-	req->start_ns = rsd_mono_ns();
-	req->method = method_bit(evhttp_request_get_command(ev));
-	req->match.route_index = -1; /* "unmatched" until the router says otherwise */
-	arena_init_with(&req->arena, req->arena_space, sizeof(req->arena_space));
-	req->next = w->live;
-	if (w->live)
-		w->live->prev = req;
-	w->live = req;
-
-	struct evhttp_connection *evcon = evhttp_request_get_connection(ev);
-	struct conn **slot = map_find(w, evcon);
-	/* The adoption event runs before any I/O of a new connection, so slot is found. */
-	req->conn = slot ? *slot : NULL;
-	if (req->conn) {
-		req->conn->current = req;
-		req->conn->bytes_in = 0;
-		event_del(req->conn->timer);
-	}
+	struct http_req *req = req_new(c->w, c, &c->head);
+	req->body = len ? body : NULL;
+	req->body_len = len;
 	set_request_id(req);
-
-	/* A connection over a cap was told 503 and cut, but bytes it had already sent are
-	 * parsed all the same: they must not act, or a client told "refused" has its write. */
-	if (req->conn == NULL || req->conn->refused) {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 503, "too many connections from this address or in all",
-				   NULL);
-		return;
-	}
 	/* in_flight was raised above, so http_drain either waits for this request or it sees
 	 * draining here: after the drain nothing reaches the writer or the projector. */
 	if (atomic_load(&G.draining)) {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 503, "the server is shutting down", NULL);
+		refuse(req, 503, "the server is shutting down", NULL);
 		return;
 	}
-	const char *why = check_framing(ev);
-	if (why) {
-		http_header_add(req, "Connection", "close");
-		http_reply_problem(req, 400, why, NULL);
+	if (req->method == METHOD_OTHER) {
+		/* CONNECT and TRACE too: resortd is no proxy. */
+		refuse(req, 501, "the request method is not one this server implements", NULL);
 		return;
 	}
 	if (!parse_target(req))
 		return;
-	struct evbuffer *in = evhttp_request_get_input_buffer(ev);
-	req->body_len = evbuffer_get_length(in);
-	req->body = req->body_len ? (const char *)evbuffer_pullup(in, -1) : NULL;
 	router_dispatch(req, req->method, req->path, &req->match);
+}
+
+/* Refuses what arrived before it became a request (the head when it could be read). */
+static void refuse_input(struct conn *c, int status, const char *why, bool head_read)
+{
+	c->req_bytes = c->in_len;
+	c->head_done = false;
+	struct http_req *req = req_new(c->w, c, head_read ? &c->head : NULL);
+	set_request_id(req);
+	refuse(req, status, why, NULL);
+}
+
+/* Tells a client that waits for it before sending its body to go on (RFC 9110 10.1.1). */
+static void send_continue(struct conn *c)
+{
+	if (c->head.expect_continue && c->head.minor >= 1 && !c->continue_sent) {
+		out_add(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		c->continue_sent = true;
+	}
+}
+
+/* Starts the next request if the input holds all of it; false when more bytes are needed
+ * (or the input was refused). */
+static bool conn_next_request(struct conn *c)
+{
+	struct http_head *h = &c->head;
+	if (!c->head_done) {
+		int rc = http_parse_head(c->in, c->in_len, HEADERS_BYTES_MAX, URI_BYTES_MAX,
+					 &c->scanned, h);
+		if (rc == HTTP_PARSE_MORE)
+			return false;
+		if (rc == HTTP_PARSE_ERROR) {
+			refuse_input(c, h->status, h->why, false);
+			return false;
+		}
+		c->head_done = true;
+		c->continue_sent = false;
+	}
+	uint64_t max = (uint64_t)G.srv->config->body_bytes_max;
+	char *body = c->in + h->len;
+	size_t have = c->in_len - h->len, used = 0, size = 0;
+	if (h->chunked) {
+		int status = 0;
+		const char *why = NULL;
+		int rc = http_parse_chunked(body, have, max, false, &used, &size, &status, &why);
+		if (rc == HTTP_PARSE_MORE && have > 2 * max + CHUNK_SLACK_BYTES) {
+			rc = HTTP_PARSE_ERROR;
+			status = 413;
+			why = "the request body exceeds the size limit";
+		}
+		if (rc == HTTP_PARSE_ERROR) {
+			refuse_input(c, status, why, true);
+			return false;
+		}
+		if (rc == HTTP_PARSE_MORE) {
+			send_continue(c);
+			return false;
+		}
+		http_parse_chunked(body, have, max, true, &used, &size, &status, &why);
+	} else if (h->has_length) {
+		if (h->content_length > max) {
+			refuse_input(c, 413, "the request body exceeds the size limit", true);
+			return false;
+		}
+		if (have < h->content_length) {
+			send_continue(c);
+			return false;
+		}
+		used = size = (size_t)h->content_length;
+	}
+	c->head_done = false;
+	c->scanned = 0;
+	c->req_bytes = h->len + used;
+	dispatch(c, body, size);
+	return true;
 }
 
 /* ---- http_submit: writer and projector back to the worker ---- */
@@ -1154,7 +1417,6 @@ void http_req_park(struct http_req *req, int timeout_ms,
 		event_free(req->wake);
 	req->park_fn = fn;
 	req->wake = event_new(req->w->base, -1, 0, park_cb, req);
-	event_priority_set(req->wake, PRIORITY_NORMAL);
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	event_add(req->wake, timeout_ms < 0 ? NULL : &tv);
 }
@@ -1179,7 +1441,6 @@ void http_submit(struct http_req *req, struct command *cmd,
 	if (req->wake)
 		event_free(req->wake);
 	req->wake = event_new(req->w->base, -1, 0, wake_cb, req);
-	event_priority_set(req->wake, PRIORITY_NORMAL);
 	req->waiter.fn = visible_cb;
 	req->waiter.arg = req;
 	atomic_store(&req->stage, 0);
@@ -1202,18 +1463,11 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct worker *w = arg;
-	if (w->bound) {
-		evhttp_del_accept_socket(w->http, w->bound);
-		w->bound = NULL;
+	if (w->accept_ev) {
+		event_free(w->accept_ev);
+		w->accept_ev = NULL;
+		close(w->listen_fd);
 	}
-}
-
-/* accept() fails once http_stop_accepting has shut the socket down: stop listening for it
- * instead of letting libevent retry (and warn) until stop_cb frees the listener. */
-static void listener_error(struct evconnlistener *listener, void *arg)
-{
-	(void)arg;
-	evconnlistener_disable(listener);
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -1238,31 +1492,19 @@ static int listen_socket(const struct sockaddr *addr, socklen_t len);
 
 static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 {
-	struct config *cfg = G.srv->config;
 	w->index = index;
 	w->base = event_base_new();
-	if (w->base == NULL || event_base_priority_init(w->base, 2) != 0)
+	if (w->base == NULL)
 		return rsd_failf(f, RSD_EIO, "", "cannot create an event loop");
-	w->http = evhttp_new(w->base);
-	evhttp_set_bevcb(w->http, make_bev, w);
-	evhttp_set_gencb(w->http, handle_request, w);
-	evhttp_set_max_headers_size(w->http, HEADERS_BYTES_MAX);
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->body_bytes_max);
-	evhttp_set_timeout(w->http, cfg->idle_timeout_s);
-	/* CONNECT and TRACE are refused by evhttp itself (501): resortd is no proxy, and
-	 * evhttp's replies to CONNECT carry no length, leaving the client waiting. */
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	/* Each worker accepts on a socket of its own (see listen_socket); evhttp owns it and
-	 * closes it when the worker stops accepting. */
+	/* Each worker accepts on a socket of its own (see listen_socket). */
 	int fd = index == 0 ? G.listen_fd : listen_socket((struct sockaddr *)&G.bound, G.bound_len);
-	w->bound = fd >= 0 ? evhttp_accept_socket_with_handle(w->http, fd) : NULL;
-	if (w->bound == NULL)
+	if (fd < 0)
 		return rsd_failf(f, RSD_EIO, "listen", "worker %d cannot listen: %s", index,
 				 strerror(errno));
 	w->listen_fd = fd;
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(w->bound), listener_error);
+	w->accept_ev = event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, w);
+	w->accept_retry = event_new(w->base, -1, 0, accept_retry_cb, w);
+	event_add(w->accept_ev, NULL);
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
 	w->cache = readcache_new(READCACHE_SLOTS);
@@ -1349,7 +1591,7 @@ int http_start(struct server *srv, struct rsd_fail *f)
 	for (int i = 0; i < n; i++)
 		if ((err = worker_init(&G.workers[i], i, f)))
 			return err;
-	G.listen_fd = -1; /* worker 0's evhttp owns it now */
+	G.listen_fd = -1; /* worker 0 owns it now */
 	for (int i = 0; i < n; i++)
 		if (pthread_create(&G.workers[i].thread, NULL, worker_main, &G.workers[i]) != 0)
 			rsd_fatal("cannot start worker thread %d", i);
@@ -1409,11 +1651,20 @@ void http_free(void)
 	for (int i = 0; i < G.nworkers; i++) {
 		struct worker *w = &G.workers[i];
 		/* Requests still waiting (past the grace period) are dropped unanswered. */
-		while (w->live) {
-			w->live->ev = NULL;
-			req_finish(w->live, 503);
+		for (struct http_req *r = w->live; r; r = r->next) {
+			if (r->conn)
+				r->conn->current = NULL;
+			r->conn = NULL;
 		}
-		evhttp_free(w->http);
+		while (w->live)
+			req_finish(w->live, 503);
+		while (w->conns)
+			conn_free(w->conns);
+		if (w->accept_ev) {
+			event_free(w->accept_ev);
+			close(w->listen_fd);
+		}
+		event_free(w->accept_retry);
 		logger_flush(); /* lines of requests finished above, on this thread's buffer */
 		event_free(w->stop_ev);
 		event_free(w->flush_ev);
@@ -1426,7 +1677,6 @@ void http_free(void)
 		}
 		readmodel_reader_close(&w->reader);
 		store_reader_close(&w->state);
-		free(w->map);
 		event_base_free(w->base);
 	}
 	free(G.workers);
