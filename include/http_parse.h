@@ -59,13 +59,24 @@ int http_parse_head(char *buf, size_t len, size_t max_len, size_t target_max, si
 /* The value of header name (case-insensitive) in h, whose offsets are into base; NULL if none. */
 const char *http_head_get(const struct http_head *h, const char *base, const char *name);
 
+/* Where the look at a chunked body got to; zeroed for a new body. */
+struct http_chunks {
+	size_t pos;	/* where the next chunk's size line starts */
+	uint64_t total; /* decoded bytes of the chunks before pos */
+};
+
 /*
- * Looks at a chunked body at buf[0..len) whose decoded size may not exceed limit. On DONE,
- * *used is how many bytes it takes (trailers and the last blank line included) and *size
- * how many it decodes to; with decode set it is then decoded in place, to buf[0..*size).
- * ERROR: 400 for bad framing, 413 past limit (known as soon as a chunk's size says so).
+ * Looks at a chunked body at buf[0..len) whose decoded size may not exceed limit, going on
+ * from where st says the last look stopped (each byte is looked at once). On DONE, *used is
+ * how many bytes the body takes (trailers and the last CRLF included) and st->total its
+ * decoded size. ERROR: 400 for bad framing (chunked framing takes CRLF line ends only), 413
+ * past limit, known as soon as a chunk's size line says so.
  */
-int http_parse_chunked(char *buf, size_t len, uint64_t limit, bool decode, size_t *used,
-		       size_t *size, int *status, const char **why);
+int http_parse_chunked(const char *buf, size_t len, uint64_t limit, struct http_chunks *st,
+		       size_t *used, int *status, const char **why);
+
+/* Decodes, in place, a body http_parse_chunked found whole in buf[0..used); returns its
+ * size (its data is then buf[0..size)). */
+size_t http_decode_chunked(char *buf, size_t used);
 
 #endif

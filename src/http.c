@@ -60,6 +60,7 @@
 #define OUT_KEEP_BYTES	  (64 * 1024)
 #define OUT_HIGH_BYTES	  (1024 * 1024) /* pipelined requests wait while this much is unsent */
 #define LINGER_MS	  2000
+#define REFUSED_LINGER_MS 200 /* a refused connection holds no place: let it go sooner */
 #define ACCEPT_BATCH	  64
 #define ACCEPT_RETRY_MS	  100 /* out of descriptors: try accepting again after this */
 #define CHUNK_SLACK_BYTES (64 * 1024)
@@ -73,26 +74,30 @@ struct conn {
 	struct worker *w;
 	int fd;
 	struct event *rd, *wr, *timer;
+	struct event *resume; /* goes on with pipelined input after a late reply; made on need */
 	struct conn *prev, *next; /* the worker's open connections */
 	struct http_req *current; /* the request being handled, if any */
 	char addr[INET6_ADDRSTRLEN];
 	char *in; /* received bytes; a request's head and body point into it */
 	size_t in_len, in_cap;
-	size_t scanned;	       /* where http_parse_head resumes */
-	bool head_done;	       /* head parsed, its body still arriving */
-	struct http_head head; /* the head of the request arriving or being handled */
-	size_t req_bytes;      /* input bytes of the current request, dropped when it ends */
+	size_t scanned;		   /* where http_parse_head resumes */
+	bool head_done;		   /* head parsed, its body still arriving */
+	struct http_chunks chunks; /* how far a chunked body has been looked at */
+	struct http_head head;	   /* the head of the request arriving or being handled */
+	size_t req_bytes;	   /* input bytes of the current request, dropped when it ends */
 	char *out;
 	size_t out_len, out_off, out_cap;
 	uint64_t wait_since_ns; /* since when the next request is awaited */
-	uint64_t last_io_ns;	/* the last byte read or written */
+	uint64_t last_read_ns;
+	uint64_t last_write_ns; /* the last progress sending, or when sending began to wait */
 	uint64_t linger_until_ns;
 	uint64_t timer_due_ns; /* when the timer fires; 0 when it is not armed */
 	bool counted;	       /* holds a place under the connection caps */
 	bool closing;	       /* a reply saying Connection: close is queued */
 	bool lingering;	       /* write side shut: input is read and dropped until EOF */
 	bool peer_done;	       /* the client has sent its end of file */
-	bool read_paused;      /* the input is full while a request points into it */
+	bool read_paused;      /* input waits: a request points into it, or replies are unsent */
+	bool refused;	       /* over a connection cap: told 503, nothing read */
 	bool write_armed;
 	bool in_loop;	    /* conn_process runs: it flushes replies when done */
 	bool continue_sent; /* "100 Continue" was sent for the arriving request */
@@ -334,6 +339,8 @@ static void conn_free(struct conn *c)
 	event_free(c->rd);
 	event_free(c->wr);
 	event_free(c->timer);
+	if (c->resume)
+		event_free(c->resume);
 	close(c->fd);
 	free(c->in);
 	free(c->out);
@@ -358,10 +365,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		due = now +
 		      secs_ns(cfg->header_deadline_s); /* a handler's delay, not the client's */
 	} else if (c->out_off < c->out_len) {
-		due = c->last_io_ns + secs_ns(cfg->idle_timeout_s); /* a slow reader of a reply */
+		due = c->last_write_ns + secs_ns(cfg->idle_timeout_s); /* a slow reader */
 	} else {
 		due = c->wait_since_ns + secs_ns(cfg->header_deadline_s);
-		uint64_t idle = c->last_io_ns + secs_ns(cfg->idle_timeout_s);
+		uint64_t idle = c->last_read_ns + secs_ns(cfg->idle_timeout_s);
 		due = idle < due ? idle : due;
 	}
 	if (now >= due) {
@@ -399,7 +406,8 @@ static bool conn_linger(struct conn *c)
 		event_add(c->rd, NULL);
 		c->read_paused = false;
 	}
-	c->linger_until_ns = rsd_mono_ns() + LINGER_MS * NS_PER_MS;
+	c->linger_until_ns =
+		rsd_mono_ns() + (c->refused ? REFUSED_LINGER_MS : LINGER_MS) * NS_PER_MS;
 	conn_timer_at(c, c->linger_until_ns);
 	return true;
 }
@@ -419,7 +427,7 @@ static bool conn_flush(struct conn *c)
 			if (!c->write_armed) {
 				event_add(c->wr, NULL);
 				c->write_armed = true;
-				c->last_io_ns = rsd_mono_ns();
+				c->last_write_ns = rsd_mono_ns();
 			}
 			return true;
 		}
@@ -436,7 +444,7 @@ static bool conn_flush(struct conn *c)
 		/* The next request's deadline starts once a slow reply has left. */
 		event_del(c->wr);
 		c->write_armed = false;
-		c->wait_since_ns = c->last_io_ns = rsd_mono_ns();
+		c->wait_since_ns = c->last_read_ns = rsd_mono_ns();
 	}
 	if (c->closing && !c->lingering && c->current == NULL)
 		return conn_linger(c);
@@ -448,7 +456,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct conn *c = arg;
-	c->last_io_ns = rsd_mono_ns();
+	c->last_write_ns = rsd_mono_ns();
 	if (conn_flush(c) && !c->write_armed)
 		conn_process(c); /* pipelined requests may have waited for the output to drain */
 }
@@ -487,7 +495,10 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		linger_read(c);
 		return;
 	}
-	if (!in_room(c)) {
+	/* Input is not read while nothing would parse it (a closing reply or too many replies
+	 * unsent: a client that does not read must not fill memory), nor while the request
+	 * being handled points into a full buffer. */
+	if (c->closing || c->out_len - c->out_off >= OUT_HIGH_BYTES || !in_room(c)) {
 		event_del(c->rd);
 		c->read_paused = true;
 		return;
@@ -504,7 +515,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		event_del(c->rd);
 	}
 	c->in_len += (size_t)n;
-	c->last_io_ns = rsd_mono_ns();
+	c->last_read_ns = rsd_mono_ns();
 	conn_process(c);
 }
 
@@ -528,6 +539,13 @@ static void conn_process(struct conn *c)
 	}
 }
 
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_process(arg);
+}
+
 /* After a request: drops its input bytes and, when it ended later than it arrived, goes on
  * with what the connection has sent since. */
 static void conn_request_done(struct conn *c, uint64_t now)
@@ -542,8 +560,13 @@ static void conn_request_done(struct conn *c, uint64_t now)
 		c->in_cap = 0;
 	}
 	c->wait_since_ns = now;
-	if (!c->in_loop)
-		conn_process(c);
+	if (c->in_loop)
+		return;
+	/* A late reply (from the writer, a park): its caller is still on the stack and may touch
+	 * its request after replying, so the next request starts from the loop, not here. */
+	if (c->resume == NULL)
+		c->resume = event_new(c->w->base, -1, 0, conn_resume_cb, c);
+	event_active(c->resume, EV_TIMEOUT, 0);
 }
 
 static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *ss)
@@ -567,7 +590,7 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *s
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	c->wait_since_ns = c->last_io_ns = rsd_mono_ns();
+	c->wait_since_ns = c->last_read_ns = rsd_mono_ns();
 	event_add(c->rd, NULL);
 	if (!addr_acquire(c->addr)) {
 		/* Nothing this connection sent is ever parsed: a client told "refused" must not
@@ -580,6 +603,7 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *s
 			"Unavailable\",\"status\":503,"
 			"\"detail\":\"too many connections from this address or in all\"}";
 		atomic_fetch_add(&G.conns_refused, 1);
+		c->refused = true;
 		out_add(c, busy, sizeof(busy) - 1);
 		c->closing = true;
 		conn_flush(c);
@@ -1237,9 +1261,11 @@ static bool parse_target(struct http_req *req)
 		return false;
 	}
 	/* The absolute form (RFC 9112 3.2.2) names the path after the authority. */
-	if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0)
-		uri = strchr(uri + 8 - (uri[4] == ':'), '/');
-	if (uri == NULL || uri[0] != '/') {
+	if (strncasecmp(uri, "http://", 7) == 0 || strncasecmp(uri, "https://", 8) == 0) {
+		uri += 8 - (uri[4] == ':');
+		uri += strcspn(uri, "/?#");
+	}
+	if (uri[0] != '/') {
 		refuse(req, 400, "the request target must be an absolute path", NULL);
 		return false;
 	}
@@ -1324,6 +1350,7 @@ static bool conn_next_request(struct conn *c)
 		}
 		c->head_done = true;
 		c->continue_sent = false;
+		c->chunks = (struct http_chunks){0};
 	}
 	uint64_t max = (uint64_t)G.srv->config->body_bytes_max;
 	char *body = c->in + h->len;
@@ -1331,7 +1358,7 @@ static bool conn_next_request(struct conn *c)
 	if (h->chunked) {
 		int status = 0;
 		const char *why = NULL;
-		int rc = http_parse_chunked(body, have, max, false, &used, &size, &status, &why);
+		int rc = http_parse_chunked(body, have, max, &c->chunks, &used, &status, &why);
 		if (rc == HTTP_PARSE_MORE && have > 2 * max + CHUNK_SLACK_BYTES) {
 			rc = HTTP_PARSE_ERROR;
 			status = 413;
@@ -1345,7 +1372,7 @@ static bool conn_next_request(struct conn *c)
 			send_continue(c);
 			return false;
 		}
-		http_parse_chunked(body, have, max, true, &used, &size, &status, &why);
+		size = http_decode_chunked(body, used);
 	} else if (h->has_length) {
 		if (h->content_length > max) {
 			refuse_input(c, 413, "the request body exceeds the size limit", true);

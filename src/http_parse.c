@@ -208,6 +208,8 @@ static int read_semantics(const char *buf, struct http_head *h)
 	}
 	if (cl && te)
 		return fail(h, 400, "both Transfer-Encoding and Content-Length");
+	if (te && h->minor == 0) /* RFC 9112 6.1: an HTTP/1.0 peer cannot mean it */
+		return fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
 	h->keep_alive = !close && (h->minor >= 1 || keep);
 	return HTTP_PARSE_DONE;
 }
@@ -276,28 +278,6 @@ static int hexval(char c)
 	return -1;
 }
 
-/* The position just past the '\n' ending the line at p, or 0 when it has not arrived (or
- * is longer than max: *too_long). */
-static size_t line_past(const char *buf, size_t len, size_t p, size_t max, bool *too_long)
-{
-	size_t avail = len - p < max ? len - p : max;
-	const char *nl = memchr(buf + p, '\n', avail);
-	*too_long = nl == NULL && len - p >= max;
-	return nl ? (size_t)(nl - buf) + 1 : 0;
-}
-
-/* Past a line end ("\r\n" or "\n") at p; 0 if more bytes are needed, SIZE_MAX if not one. */
-static size_t past_line_end(const char *buf, size_t len, size_t p)
-{
-	if (p < len && buf[p] == '\n')
-		return p + 1;
-	if (p + 1 < len && buf[p] == '\r')
-		return buf[p + 1] == '\n' ? p + 2 : SIZE_MAX;
-	if (p < len && buf[p] != '\r')
-		return SIZE_MAX;
-	return 0;
-}
-
 static int chunk_fail(int *status, const char **why, int s, const char *w)
 {
 	*status = s;
@@ -305,75 +285,125 @@ static int chunk_fail(int *status, const char **why, int s, const char *w)
 	return HTTP_PARSE_ERROR;
 }
 
-/* The trailer section after the last chunk: lines up to a blank one (their content unused). */
+/*
+ * The end of the CRLF-terminated line at buf[p..): just past its LF; 0 when it has not all
+ * arrived. Chunked framing takes no bare LF and no CR but the one before LF, so that no
+ * proxy in front can see other line ends than this server does. *bad is set for those,
+ * for a byte that is not visible ASCII, space, tab or (when text) obs-text, and for a line
+ * of max bytes or more.
+ */
+static size_t crlf_line(const char *buf, size_t len, size_t p, size_t max, bool text, bool *bad)
+{
+	*bad = false;
+	for (size_t i = p; i < len; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+		if (i - p >= max || ch == '\n') {
+			*bad = true;
+			return 0;
+		}
+		if (ch == '\r') {
+			if (i + 1 == len)
+				return 0;
+			*bad = buf[i + 1] != '\n';
+			return *bad ? 0 : i + 2;
+		}
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f || (ch >= 0x80 && !text)) {
+			*bad = true;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* The trailer section after the last chunk: field lines up to an empty one (unused). */
 static int chunk_trailers(const char *buf, size_t len, size_t p, size_t *used, int *status,
 			  const char **why)
 {
 	size_t start = p;
 	for (;;) {
-		bool too_long;
-		size_t next = line_past(buf, len, p, CHUNK_TRAILER_BYTES_MAX, &too_long);
-		if (too_long || p - start > CHUNK_TRAILER_BYTES_MAX)
+		bool bad;
+		size_t next = crlf_line(buf, len, p, CHUNK_TRAILER_BYTES_MAX, true, &bad);
+		if (bad || (next && next - start > CHUNK_TRAILER_BYTES_MAX))
 			return chunk_fail(status, why, 400,
-					  "the chunked body's trailers are too long");
+					  "a trailer of the chunked body is malformed");
 		if (next == 0)
 			return HTTP_PARSE_MORE;
-		bool blank = next - p == 1 || (next - p == 2 && buf[p] == '\r');
-		p = next;
-		if (blank) {
-			*used = p;
+		if (next - p == 2) {
+			*used = next;
 			return HTTP_PARSE_DONE;
 		}
+		size_t c = p;
+		while (is_tchar((unsigned char)buf[c]))
+			c++;
+		if (c == p || buf[c] != ':')
+			return chunk_fail(status, why, 400,
+					  "a trailer of the chunked body is malformed");
+		p = next;
 	}
 }
 
-int http_parse_chunked(char *buf, size_t len, uint64_t limit, bool decode, size_t *used,
-		       size_t *size, int *status, const char **why)
+/* A chunk's size line at buf[p..): its size and where its data starts (0: not arrived). */
+static int chunk_size_line(const char *buf, size_t len, size_t p, uint64_t *n, size_t *data,
+			   int *status, const char **why)
 {
-	size_t p = 0, out = 0;
-	uint64_t total = 0;
+	size_t d = 0;
+	*n = 0;
+	for (; p + d < len && hexval(buf[p + d]) >= 0; d++) {
+		if (d == 15)
+			return chunk_fail(status, why, 413, "a chunk is larger than the limit");
+		*n = *n * 16 + (uint64_t)hexval(buf[p + d]);
+	}
+	*data = 0;
+	if (p + d == len)
+		return HTTP_PARSE_MORE;
+	char after = buf[p + d];
+	if (d == 0)
+		return chunk_fail(status, why, 400, "a chunk size is not hexadecimal");
+	if (after != ';' && after != ' ' && after != '\t' && after != '\r')
+		return chunk_fail(status, why, 400, "a chunk size line is malformed");
+	bool bad;
+	*data = crlf_line(buf, len, p, CHUNK_LINE_BYTES_MAX, false, &bad);
+	if (bad)
+		return chunk_fail(status, why, 400, "a chunk size line is malformed");
+	return *data ? HTTP_PARSE_DONE : HTTP_PARSE_MORE;
+}
+
+int http_parse_chunked(const char *buf, size_t len, uint64_t limit, struct http_chunks *st,
+		       size_t *used, int *status, const char **why)
+{
 	for (;;) {
-		uint64_t n = 0;
-		size_t d = 0;
-		for (; p + d < len && hexval(buf[p + d]) >= 0; d++) {
-			if (d == 15)
-				return chunk_fail(status, why, 413,
-						  "a chunk is larger than the limit");
-			n = n * 16 + (uint64_t)hexval(buf[p + d]);
-		}
-		if (p + d == len)
-			return HTTP_PARSE_MORE;
-		if (d == 0)
-			return chunk_fail(status, why, 400, "a chunk size is not hexadecimal");
-		if (buf[p + d] != ';' && buf[p + d] != '\r' && buf[p + d] != '\n')
-			return chunk_fail(status, why, 400, "a chunk size line is malformed");
-		total += n;
-		if (total > limit)
+		uint64_t n;
+		size_t data;
+		int rc = chunk_size_line(buf, len, st->pos, &n, &data, status, why);
+		if (rc != HTTP_PARSE_DONE)
+			return rc;
+		if (n > limit - st->total)
 			return chunk_fail(status, why, 413,
 					  "the request body exceeds the size limit");
-		bool too_long;
-		size_t data = line_past(buf, len, p, CHUNK_LINE_BYTES_MAX, &too_long);
-		if (too_long)
-			return chunk_fail(status, why, 400, "a chunk size line is too long");
-		if (data == 0)
+		if (n == 0)
+			return chunk_trailers(buf, len, data, used, status, why);
+		if (len - data < n + 2)
 			return HTTP_PARSE_MORE;
-		if (n == 0) {
-			int rc = chunk_trailers(buf, len, data, used, status, why);
-			if (rc == HTTP_PARSE_DONE)
-				*size = out;
-			return rc;
-		}
-		if (len - data < n)
-			return HTTP_PARSE_MORE;
-		size_t next = past_line_end(buf, len, data + (size_t)n);
-		if (next == SIZE_MAX)
-			return chunk_fail(status, why, 400,
-					  "a chunk is not followed by a line end");
-		if (next == 0)
-			return HTTP_PARSE_MORE;
-		if (decode)
-			memmove(buf + out, buf + data, (size_t)n);
-		out += (size_t)n;
-		p = next;
+		if (buf[data + n] != '\r' || buf[data + n + 1] != '\n')
+			return chunk_fail(status, why, 400, "a chunk is not followed by CRLF");
+		st->total += n;
+		st->pos = data + (size_t)n + 2; /* the next look starts here */
+	}
+}
+
+size_t http_decode_chunked(char *buf, size_t used)
+{
+	size_t p = 0, out = 0;
+	for (;;) {
+		size_t n = 0;
+		for (; hexval(buf[p]) >= 0; p++)
+			n = n * 16 + (size_t)hexval(buf[p]);
+		const char *lf = memchr(buf + p, '\n', used - p);
+		p = (size_t)(lf - buf) + 1;
+		if (n == 0)
+			return out;
+		memmove(buf + out, buf + p, n);
+		out += n;
+		p += n + 2;
 	}
 }

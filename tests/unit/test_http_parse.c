@@ -191,51 +191,71 @@ static void test_sizes(void **state)
 	assert_int_equal(H.status, 431);
 }
 
-static int chunked(char *buf, const char *text, uint64_t limit, bool decode, size_t *used,
-		   size_t *size, int *status)
+/* Looks at text as a chunked body in one go; *total is its decoded size on DONE. */
+static int chunked(const char *text, uint64_t limit, size_t *used, uint64_t *total, int *status)
 {
+	struct http_chunks st = {0};
 	const char *why = NULL;
-	strcpy(buf, text);
-	return http_parse_chunked(buf, strlen(text), limit, decode, used, size, status, &why);
+	int rc = http_parse_chunked(text, strlen(text), limit, &st, used, status, &why);
+	*total = st.total;
+	return rc;
 }
 
 static void test_chunked_bodies(void **state)
 {
 	(void)state;
 	char buf[256];
-	size_t used = 0, size = 0;
+	size_t used = 0;
+	uint64_t total = 0;
 	int status = 0;
 	const char *body = "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\nNEXT";
-	assert_int_equal(chunked(buf, body, 100, false, &used, &size, &status), HTTP_PARSE_DONE);
-	assert_int_equal(size, 11);
+	assert_int_equal(chunked(body, 100, &used, &total, &status), HTTP_PARSE_DONE);
+	assert_int_equal(total, 11);
 	assert_int_equal(used, strlen(body) - 4);
-	assert_memory_equal(buf, body, strlen(body)); /* looking changes nothing */
-	assert_int_equal(chunked(buf, body, 100, true, &used, &size, &status), HTTP_PARSE_DONE);
+	strcpy(buf, body);
+	assert_int_equal(http_decode_chunked(buf, used), 11);
 	assert_memory_equal(buf, "hello world", 11);
-	for (size_t cut = 0; cut < strlen(body) - 4; cut++) {
-		const char *why;
-		strcpy(buf, body);
-		assert_int_equal(
-			http_parse_chunked(buf, cut, 100, false, &used, &size, &status, &why),
-			HTTP_PARSE_MORE);
-	}
-	assert_int_equal(chunked(buf, "a\nxxxxxxxxxx\n0\n\n", 100, true, &used, &size, &status),
+	/* in pieces, going on from where the last look stopped */
+	struct http_chunks st = {0};
+	const char *why;
+	for (size_t cut = 0; cut < used; cut++)
+		assert_int_equal(http_parse_chunked(body, cut, 100, &st, &used, &status, &why),
+				 HTTP_PARSE_MORE);
+	assert_int_equal(http_parse_chunked(body, strlen(body), 100, &st, &used, &status, &why),
 			 HTTP_PARSE_DONE);
-	assert_int_equal(size, 10);
-	assert_int_equal(chunked(buf, "5\r\nhello\r\n6\r\n", 10, false, &used, &size, &status),
-			 HTTP_PARSE_ERROR);
-	assert_int_equal(status, 413); /* known from the size line, before the data */
-	assert_int_equal(chunked(buf, "ffffffffffffffff\r\n", 10, false, &used, &size, &status),
-			 HTTP_PARSE_ERROR);
-	assert_int_equal(status, 413);
-	assert_int_equal(chunked(buf, "5\r\nhelloX\r\n", 10, false, &used, &size, &status),
-			 HTTP_PARSE_ERROR);
-	assert_int_equal(status, 400);
-	assert_int_equal(chunked(buf, "x\r\n", 10, false, &used, &size, &status), HTTP_PARSE_ERROR);
-	assert_int_equal(status, 400);
-	assert_int_equal(chunked(buf, "5 \r\nhello\r\n", 10, false, &used, &size, &status),
-			 HTTP_PARSE_ERROR);
-	assert_int_equal(status, 400);
+	assert_int_equal(st.total, 11);
+	assert_int_equal(used, strlen(body) - 4);
+}
+
+static void expect_chunked_error(const char *text, uint64_t limit, int want)
+{
+	size_t used;
+	uint64_t total;
+	int status = 0;
+	assert_int_equal(chunked(text, limit, &used, &total, &status), HTTP_PARSE_ERROR);
+	assert_int_equal(status, want);
+}
+
+static void test_chunked_refusals(void **state)
+{
+	(void)state;
+	expect_chunked_error("5\r\nhello\r\n6\r\n", 10, 413); /* known from the size line */
+	expect_chunked_error("ffffffffffffffff\r\n", 10, 413);
+	expect_chunked_error("5\r\nhelloX\r\n", 10, 400);
+	expect_chunked_error("x\r\n", 10, 400);
+	expect_chunked_error("a\nxxxxxxxxxx\r\n0\r\n\r\n", 100, 400);	   /* bare LF */
+	expect_chunked_error("5\rX\nhello\r\n", 100, 400);		   /* bare CR */
+	expect_chunked_error("0;\nGET /admin HTTP/1.1\r\n\r\n", 100, 400); /* LF in an extension */
+	expect_chunked_error("5;a\x01\r\nhello\r\n", 100, 400);
+	expect_chunked_error("0\r\nno colon\r\n\r\n", 100, 400);
+	expect_chunked_error("0\r\nX: a\nb\r\n\r\n", 100, 400);
+	expect_chunked_error("5x\r\nhello\r\n", 100, 400);
+}
+
+static void test_transfer_encoding_needs_http11(void **state)
+{
+	(void)state;
+	expect_error("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "HTTP/1.0");
 }
 
 int main(void)
@@ -250,6 +270,8 @@ int main(void)
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_chunked_bodies),
+		cmocka_unit_test(test_chunked_refusals),
+		cmocka_unit_test(test_transfer_encoding_needs_http11),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
