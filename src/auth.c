@@ -199,7 +199,7 @@ static int retire(const char *kid, cJSON *rec, void *arg)
 	if (retired)
 		return RSD_OK;
 	cJSON_AddNumberToObject(rec, "retired_ms", (double)rc->now_ms);
-	char *text = cJSON_PrintUnformatted(rec);
+	char *text = json_print(rec);
 	int err = meta_put(wt->txn, wt->store, name, text, strlen(text));
 	free(text);
 	return err;
@@ -228,7 +228,7 @@ static int rotate_apply(struct writer_txn *wt, struct command *cmd)
 	cJSON_AddNumberToObject(rec, "created_ms", (double)rc->now_ms);
 	cJSON_AddStringToObject(rec, "priv", rc->priv);
 	cJSON_AddStringToObject(rec, "pub", rc->pub);
-	char *text = cJSON_PrintUnformatted(rec);
+	char *text = json_print(rec);
 	cJSON_Delete(rec);
 	char name[3 + JOSE_KID_BYTES_MAX + 1];
 	snprintf(name, sizeof(name), "sk:%s", rc->kid);

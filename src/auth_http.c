@@ -118,7 +118,7 @@ static void oauth_error(struct http_req *req, int status, const char *error, con
 	cJSON *extra = cJSON_CreateObject();
 	cJSON_AddStringToObject(extra, "error", error);
 	cJSON_AddStringToObject(extra, "error_description", detail);
-	char *text = cJSON_PrintUnformatted(extra);
+	char *text = json_print(extra);
 	cJSON_Delete(extra);
 	o.body = text;
 	o.len = strlen(text);

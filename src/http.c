@@ -47,6 +47,7 @@
 
 #include "auth.h"
 #include "http_parse.h"
+#include "json.h"
 #include "logger.h"
 #include "metrics.h"
 #include "readcache.h"
@@ -791,7 +792,7 @@ void http_reply_json(struct http_req *req, int status, const cJSON *body)
 		send_reply(req, status, NULL, NULL, 0);
 		return;
 	}
-	char *text = cJSON_PrintUnformatted(body);
+	char *text = json_print(body);
 	RSD_ASSERT(text != NULL);
 	send_reply(req, status, "application/json", text, strlen(text));
 	cJSON_free(text);
@@ -806,7 +807,7 @@ void http_reply_problem(struct http_req *req, int status, const char *detail, co
 	cJSON_AddStringToObject(p, "detail", detail ? detail : router_status_title(status));
 	if (field && field[0])
 		cJSON_AddStringToObject(p, "field", field);
-	char *text = cJSON_PrintUnformatted(p);
+	char *text = json_print(p);
 	send_reply(req, status, "application/problem+json", text, strlen(text));
 	cJSON_free(text);
 	cJSON_Delete(p);
@@ -865,7 +866,7 @@ void http_reply_outcome(struct http_req *req, const struct outcome *o)
 			cJSON_AddItemToObject(p, member->string, cJSON_Duplicate(member, 1));
 	}
 	cJSON_Delete(extra);
-	char *text = cJSON_PrintUnformatted(p);
+	char *text = json_print(p);
 	send_reply(req, status, "application/problem+json", text, strlen(text));
 	cJSON_free(text);
 	cJSON_Delete(p);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "banned.h"
 
 static const struct {
@@ -471,7 +472,7 @@ int jose_sign(const struct jose_key *key, const cJSON *claims, char **out)
 	cJSON_AddStringToObject(h, "alg", jose_alg_name(key->alg));
 	cJSON_AddStringToObject(h, "kid", key->kid);
 	cJSON_AddStringToObject(h, "typ", "JWT");
-	char *hj = cJSON_PrintUnformatted(h), *pj = cJSON_PrintUnformatted(claims);
+	char *hj = json_print(h), *pj = json_print(claims);
 	cJSON_Delete(h);
 	int err = RSD_EINTERNAL;
 	if (hj && pj) {

@@ -5,6 +5,7 @@
  */
 #include "json.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,9 +240,139 @@ int json_check_nested(const cJSON *obj, const char *path, const struct json_fiel
 	return err;
 }
 
+/* ---- printing: cJSON_PrintUnformatted's bytes, without its sprintf/sscanf per number ---- */
+
+struct jbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void jb_put(struct jbuf *b, const char *s, size_t n)
+{
+	if (b->cap - b->len < n) {
+		while (b->cap - b->len < n)
+			b->cap *= 2;
+		b->p = rsd_realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+/* cJSON's test that a number printed with 15 digits reads back as itself. */
+static bool close_enough(double a, double b)
+{
+	double max = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+	return fabs(a - b) <= max * DBL_EPSILON;
+}
+
+/* Prints v in decimal into out (at least 21 bytes); returns the length. */
+static int print_int(long long v, char *out)
+{
+	char tmp[24];
+	int n = 0, len = 0;
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = tmp[--n];
+	return len;
+}
+
+/*
+ * What Debian's cJSON 1.7.15 prints: "null" for NaN and infinities, else %1.15g, or %1.17g
+ * when 15 digits do not read back. An integral value below 1e15 prints the same under
+ * %1.15g as in decimal, so it takes the decimal path (most of our numbers: versions,
+ * amounts in minor units, millisecond times); -0 stays "-0", as %g prints it.
+ */
+static void print_number(struct jbuf *b, const cJSON *item)
+{
+	double d = item->valuedouble;
+	char num[32];
+	int n;
+	if (isnan(d) || isinf(d)) {
+		n = snprintf(num, sizeof(num), "null");
+	} else if (d == 0 && signbit(d)) {
+		n = snprintf(num, sizeof(num), "-0");
+	} else if (d == floor(d) && fabs(d) < 1e15) {
+		n = print_int((long long)d, num);
+	} else {
+		n = snprintf(num, sizeof(num), "%1.15g", d);
+		if (!close_enough(strtod(num, NULL), d))
+			n = snprintf(num, sizeof(num), "%1.17g", d);
+	}
+	jb_put(b, num, (size_t)n);
+}
+
+static void print_string(struct jbuf *b, const char *s)
+{
+	jb_put(b, "\"", 1);
+	const char *run = s;
+	for (const char *p = s ? s : ""; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c >= 32 && c != '"' && c != '\\')
+			continue;
+		jb_put(b, run, (size_t)(p - run));
+		run = p + 1;
+		char esc[8];
+		int n = 2;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default: n = snprintf(esc, sizeof(esc), "\\u%04x", c); break;
+		}
+		jb_put(b, esc, (size_t)n);
+	}
+	if (s)
+		jb_put(b, run, strlen(run));
+	jb_put(b, "\"", 1);
+}
+
+static void print_value(struct jbuf *b, const cJSON *item)
+{
+	switch (item->type & 0xFF) {
+	case cJSON_False: jb_put(b, "false", 5); break;
+	case cJSON_True: jb_put(b, "true", 4); break;
+	case cJSON_NULL: jb_put(b, "null", 4); break;
+	case cJSON_Number: print_number(b, item); break;
+	case cJSON_String: print_string(b, item->valuestring); break;
+	case cJSON_Raw:
+		RSD_ASSERT(item->valuestring != NULL);
+		jb_put(b, item->valuestring, strlen(item->valuestring));
+		break;
+	case cJSON_Array:
+	case cJSON_Object: {
+		bool object = (item->type & 0xFF) == cJSON_Object;
+		jb_put(b, object ? "{" : "[", 1);
+		for (const cJSON *c = item->child; c; c = c->next) {
+			if (object) {
+				print_string(b, c->string);
+				jb_put(b, ":", 1);
+			}
+			print_value(b, c);
+			if (c->next)
+				jb_put(b, ",", 1);
+		}
+		jb_put(b, object ? "}" : "]", 1);
+		break;
+	}
+	default: RSD_ASSERT(!"a cJSON item of no known type");
+	}
+}
+
 char *json_print(const cJSON *item)
 {
-	char *s = cJSON_PrintUnformatted(item);
-	RSD_ASSERT(s != NULL);
-	return s;
+	struct jbuf b = {.p = rsd_malloc(512), .cap = 512};
+	print_value(&b, item);
+	jb_put(&b, "", 1);
+	return b.p;
 }

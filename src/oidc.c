@@ -732,7 +732,7 @@ char *oidc_cookie_encode(const struct oidc *o, const char *state, const char *no
 	cJSON_AddStringToObject(j, "v", verifier);
 	cJSON_AddStringToObject(j, "r", return_to ? return_to : "");
 	cJSON_AddNumberToObject(j, "e", (double)expires_ms);
-	char *text = cJSON_PrintUnformatted(j);
+	char *text = json_print(j);
 	cJSON_Delete(j);
 	size_t n = strlen(text);
 	char *out = rsd_malloc(jose_b64url_len(n) + 46);

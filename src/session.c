@@ -267,7 +267,7 @@ static int user_put(MDB_txn *txn, struct store *s, const struct user_rec *u)
 	cJSON_AddBoolToObject(j, "disabled", u->disabled);
 	cJSON_AddNumberToObject(j, "created_ms", (double)u->created_ms);
 	cJSON_AddNumberToObject(j, "changed_ms", (double)u->changed_ms);
-	char *text = cJSON_PrintUnformatted(j);
+	char *text = json_print(j);
 	cJSON_Delete(j);
 	MDB_val k = {.mv_size = strlen(u->name), .mv_data = (void *)u->name};
 	MDB_val v = {.mv_size = strlen(text), .mv_data = text};
@@ -319,7 +319,7 @@ static MDB_val user_index_key(char *kb, const char *sub, const char *sid)
 
 static int put_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[32], cJSON *rec)
 {
-	char *text = cJSON_PrintUnformatted(rec);
+	char *text = json_print(rec);
 	MDB_val k = {.mv_size = 32, .mv_data = (void *)hash};
 	MDB_val v = {.mv_size = strlen(text), .mv_data = text};
 	int err = store_err(mdb_put(txn, s->refresh, &k, &v, 0));
@@ -357,7 +357,7 @@ static int apply_login(struct writer_txn *wt, struct session_cmd *sc)
 	cJSON_AddStringToObject(j, "name", sc->who.name);
 	cJSON_AddStringToObject(j, "resort", sc->who.resort);
 	cJSON_AddStringToObject(j, "via", sc->via);
-	char *text = cJSON_PrintUnformatted(j);
+	char *text = json_print(j);
 	cJSON_Delete(j);
 	int err = put_session(wt->txn, s, sc->who.sid, &h, text, strlen(text));
 	free(text);
