@@ -362,9 +362,10 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	c->timer_due_ns = 0;
 	if (c->lingering) {
 		due = c->linger_until_ns;
-	} else if (c->current) {
-		due = now +
-		      secs_ns(cfg->header_deadline_s); /* a handler's delay, not the client's */
+	} else if (c->current || (c->out_off < c->out_len && !c->write_armed)) {
+		/* A handler at work, or its reply queued and about to be sent (a late reply is
+		 * sent from the loop): our delay, not the client's. */
+		due = now + secs_ns(cfg->header_deadline_s);
 	} else if (c->out_off < c->out_len) {
 		due = c->last_write_ns + secs_ns(cfg->idle_timeout_s); /* a slow reader */
 	} else {
@@ -591,7 +592,7 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *s
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
-	c->wait_since_ns = c->last_read_ns = rsd_mono_ns();
+	c->wait_since_ns = c->last_read_ns = c->last_write_ns = rsd_mono_ns();
 	event_add(c->rd, NULL);
 	if (!addr_acquire(c->addr)) {
 		/* Nothing this connection sent is ever parsed: a client told "refused" must not

@@ -158,3 +158,52 @@ def test_a_client_that_never_reads_is_not_buffered_without_end(make_server):
         s.close()
     assert sent < 64 * 1024 * 1024, f"the server read {sent} bytes from a client that reads nothing"
     assert grown_mib < 32, f"RSS grew {grown_mib:.1f} MiB"
+
+
+def test_busy_connections_are_never_cut_by_the_request_deadline(make_server):
+    """Writes answered from the writer thread, on kept-alive connections, while each
+    connection's deadline timer keeps firing (1 s): not one connection may be cut. (A reply
+    queued for sending when the timer fired once counted as a reader too slow to take it.)"""
+    server = make_server(args=["--header-deadline-s", "1"])
+    auth = rawhttp.header_block(server.auth_lines())
+    stop = time.monotonic() + 4.5
+    failures, done = [], [0]
+    lock = threading.Lock()
+
+    def client(k):
+        s = rawhttp.connect(server.port, timeout=5)
+        buf = b""
+        n = 0
+        try:
+            while time.monotonic() < stop:
+                body = resort_body(f"busy {k} {n}")
+                s.sendall(b"POST /v1/resorts HTTP/1.1\r\nHost: x\r\n" + auth +
+                          b"Content-Type: application/json\r\nContent-Length: " +
+                          str(len(body)).encode() + b"\r\n\r\n" + body)
+                while True:
+                    resps = rawhttp.parse_responses(buf)
+                    if resps:
+                        head_len = buf.index(b"\r\n\r\n") + 4
+                        buf = buf[head_len + len(resps[0][2]):]
+                        assert resps[0][0] == 201, resps[0]
+                        break
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise ConnectionError(f"connection {k} cut after {n} writes")
+                    buf += chunk
+                n += 1
+        except Exception as e:  # noqa: BLE001 - reported below
+            with lock:
+                failures.append(repr(e))
+        finally:
+            s.close()
+            with lock:
+                done[0] += n
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    assert done[0] > 100, done
