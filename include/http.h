@@ -93,6 +93,8 @@ const char *http_req_form_repeated(struct http_req *req);
 struct store_reader *http_req_state(struct http_req *req);
 /* The worker's cache of serialized replies (readcache.h). */
 struct readcache *http_req_cache(struct http_req *req);
+/* The worker's cache of search pages, or NULL when search_cache_entries is 0. */
+struct readcache *http_req_search_cache(struct http_req *req);
 const char *http_req_param(struct http_req *req, const char *name);
 /* The {id} of the path; NULL, after replying 404 ("no <what> with id ..."), when it is too
  * long to be any entity's id. */

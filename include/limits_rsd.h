@@ -9,19 +9,20 @@
 #define RSD_LIMITS_H
 
 /* HTTP */
-#define HEADERS_BYTES_MAX     (8 * 1024)
-#define BODY_BYTES_LIMIT      (64 * 1024 * 1024) /* the largest body_bytes_max accepted */
-#define URI_BYTES_MAX	      4096
-#define CONN_ADDR_SLOTS	      16384 /* >= 2 x conns_max: every live address fits */
-#define SHUTDOWN_GRACE_MS     8000  /* finish in-flight requests within this on SIGTERM */
-#define REQUEST_ID_BYTES_MAX  64
-#define ROUTE_PARAMS_MAX      4
-#define ROUTE_PARAM_BYTES_MAX 128
-#define QUERY_PARAMS_MAX      32
-#define ACCESS_LOG_FLUSH_MS   100  /* buffered access lines reach stderr within this */
-#define REQUEST_ARENA_BYTES   2048 /* inline first arena block of a request */
-#define REQUEST_POOL_MAX      256  /* finished requests kept per worker for reuse */
-#define READCACHE_SLOTS	      4096 /* per worker */
+#define HEADERS_BYTES_MAX	 (8 * 1024)
+#define BODY_BYTES_LIMIT	 (64 * 1024 * 1024) /* the largest body_bytes_max accepted */
+#define URI_BYTES_MAX		 4096
+#define CONN_ADDR_SLOTS		 16384 /* >= 2 x conns_max: every live address fits */
+#define SHUTDOWN_GRACE_MS	 8000  /* finish in-flight requests within this on SIGTERM */
+#define REQUEST_ID_BYTES_MAX	 64
+#define ROUTE_PARAMS_MAX	 4
+#define ROUTE_PARAM_BYTES_MAX	 128
+#define QUERY_PARAMS_MAX	 32
+#define ACCESS_LOG_FLUSH_MS	 100	      /* buffered access lines reach stderr within this */
+#define REQUEST_ARENA_BYTES	 2048	      /* inline first arena block of a request */
+#define REQUEST_POOL_MAX	 256	      /* finished requests kept per worker for reuse */
+#define READCACHE_SLOTS		 4096	      /* per worker */
+#define READCACHE_BODY_BYTES_MAX (256 * 1024) /* larger replies are not cached */
 
 /* JSON bodies */
 #define JSON_DEPTH_MAX 32

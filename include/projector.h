@@ -64,8 +64,10 @@ void projector_wait(struct projector *p, struct projector_waiter *w);
 
 void projector_stats_get(struct projector *p, struct projector_stats *out);
 
-/* A number that changes after every commit that changed the read model (any thread):
- * what read caches compare against (readcache.h). */
+/* A number that changes after every commit that changed the catalog in the read model
+ * (resorts, products, rate plans, prices, reviews; any thread): what the caches of catalog
+ * reads compare against (readcache.h). Bookings and holds leave it alone, so a booking
+ * load does not empty those caches. */
 uint64_t projector_generation(struct projector *p);
 
 /* Test hook: the next batch rolls back instead of committing, as if the process died

@@ -1,5 +1,6 @@
 /*
- * readcache.h — a worker's cache of serialized single-entity replies (GET by id).
+ * readcache.h — a worker's cache of serialized replies: single entities (GET by id) and
+ * search pages (keyed by the search's parameters).
  *
  * An entry is valid only while the read model is at the generation it was filled at (the
  * projector's count of committed batches), so a read never returns data older than the
@@ -16,7 +17,7 @@
 #include "limits_rsd.h"
 
 struct readcache_entry {
-	char key[ENTITY_ID_BYTES_MAX + 1];
+	char *key; /* owned by the cache */
 	uint64_t generation;
 	char etag[64];
 	char *body; /* owned by the cache; valid until the next put into the same slot */
@@ -33,7 +34,8 @@ void readcache_free(struct readcache *c);
 const struct readcache_entry *readcache_get(struct readcache *c, const char *key,
 					    uint64_t generation);
 
-/* Stores a copy of body under key, replacing whatever held its slot. */
+/* Stores a copy of body under key, replacing whatever held its slot; a body over
+ * READCACHE_BODY_BYTES_MAX is not kept. */
 void readcache_put(struct readcache *c, const char *key, uint64_t generation, const char *etag,
 		   const char *body, size_t len);
 

@@ -285,16 +285,44 @@ void catalog_http_product_search(struct http_req *req)
 	int err = n > QUERY_PARAMS_MAX ? rsd_failf(&f, RSD_EINVAL, "",
 						   "at most %d query parameters", QUERY_PARAMS_MAX)
 				       : search_params_parse(names, values, n, p, &f);
-	cJSON *page = NULL;
-	if (!err)
-		err = search_run(http_req_reader(req), p, &page, &f);
 	if (err) {
 		http_reply_error(req, err, &f);
 		return;
 	}
-	http_header_add(req, "Cache-Control", PUBLIC_CACHE);
-	http_reply_json(req, 200, page);
+	/* The page depends on the parameters and the catalog only (not on who asks or the
+	 * date), so a worker keeps it until the catalog changes; the generation is read before
+	 * SQLite, as readcache.h says. Names and values cannot hold control bytes (http.c
+	 * refuses them), so \1 and \2 separate them unambiguously. */
+	struct readcache *cache = http_req_search_cache(req);
+	char *key = NULL;
+	uint64_t generation = 0;
+	if (cache) {
+		generation = projector_generation(http_req_server(req)->projector);
+		key = arena_strndup(http_req_arena(req), "", 0);
+		for (int i = 0; i < n; i++)
+			key = arena_printf(http_req_arena(req), "%s%s\1%s\2", key, names[i],
+					   values[i]);
+		const struct readcache_entry *hit = readcache_get(cache, key, generation);
+		if (hit) {
+			http_header_add(req, "Cache-Control", PUBLIC_CACHE);
+			http_reply_text(req, 200, "application/json", hit->body, hit->len);
+			return;
+		}
+	}
+	cJSON *page = NULL;
+	err = search_run(http_req_reader(req), p, &page, &f);
+	if (err) {
+		http_reply_error(req, err, &f);
+		return;
+	}
+	char *text = json_print(page);
+	size_t len = strlen(text);
 	cJSON_Delete(page);
+	if (cache)
+		readcache_put(cache, key, generation, "", text, len);
+	http_header_add(req, "Cache-Control", PUBLIC_CACHE);
+	http_reply_text(req, 200, "application/json", text, len);
+	cJSON_free(text);
 }
 
 /* --- reviews --- */

@@ -167,11 +167,12 @@ struct worker {
 	struct readmodel_reader reader;
 	struct store_reader state; /* LMDB snapshots of this worker's handlers */
 	struct readcache *cache;
-	struct auth_cache *auth_cache; /* access tokens this worker has verified */
-	struct conn *conns;	       /* open connections */
-	struct http_req *live;	       /* requests not yet finished */
-	struct http_req *pool;	       /* finished requests kept for reuse: malloc'ing ~3 KiB per
-					* request made glibc consolidate its free lists every time */
+	struct readcache *search_cache; /* NULL when search_cache_entries is 0 */
+	struct auth_cache *auth_cache;	/* access tokens this worker has verified */
+	struct conn *conns;		/* open connections */
+	struct http_req *live;		/* requests not yet finished */
+	struct http_req *pool;		/* finished requests kept for reuse: malloc'ing ~3 KiB per
+					 * request made glibc consolidate its free lists every time */
 	int pooled;
 	time_t date_s; /* the second date[] shows */
 	char date[40]; /* "Date: ...\r\n" */
@@ -1143,6 +1144,11 @@ struct readcache *http_req_cache(struct http_req *req)
 	return req->w->cache;
 }
 
+struct readcache *http_req_search_cache(struct http_req *req)
+{
+	return req->w->search_cache;
+}
+
 const char *http_req_param(struct http_req *req, const char *name)
 {
 	size_t n = strlen(name);
@@ -1537,6 +1543,8 @@ static int worker_init(struct worker *w, int index, struct rsd_fail *f)
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->flush_ev = event_new(w->base, -1, EV_PERSIST, flush_cb, w);
 	w->cache = readcache_new(READCACHE_SLOTS);
+	if (G.srv->config->search_cache_entries > 0)
+		w->search_cache = readcache_new((size_t)G.srv->config->search_cache_entries);
 	w->auth_cache = auth_cache_new();
 	w->state.store = G.srv->store;
 	int err = readmodel_reader_open(&w->reader, G.srv->catalog_path, f);
@@ -1698,6 +1706,7 @@ void http_free(void)
 		event_free(w->stop_ev);
 		event_free(w->flush_ev);
 		readcache_free(w->cache);
+		readcache_free(w->search_cache);
 		auth_cache_free(w->auth_cache);
 		while (w->pool) {
 			struct http_req *next = w->pool->next;

@@ -50,6 +50,8 @@ struct projector {
 	bool failing;			       /* under mu */
 	uint64_t last_error_log_ns;	       /* under mu */
 	_Atomic uint64_t applied_seq, events_applied, batches, last_progress_ns;
+	_Atomic uint64_t
+		catalog_batches; /* batches that changed the catalog: projector_generation */
 	_Atomic int fail_next_commit;
 };
 
@@ -89,9 +91,18 @@ struct batch {
 	struct projector *p;
 	MDB_txn *txn;
 	size_t budget, applied;
+	bool catalog; /* an event of the batch changes what catalog reads return */
 	int err;
 	struct rsd_fail fail;
 };
+
+/* Does an event of this type change a resort, product, rate plan, price or review? Holds,
+ * bookings, inventory and sign-in do not: catalog reads (GET by id, search) never look at
+ * their tables. An unknown type counts as a change, to be safe. */
+static bool changes_catalog(uint16_t type)
+{
+	return type <= EVENT_REVIEW_MODERATED || type > EVENT_PROFILE_UPDATED;
+}
 
 static int apply_origin(const char *origin, void *arg)
 {
@@ -118,6 +129,7 @@ static int apply_origin(const char *origin, void *arg)
 		last = ev.seq;
 		b->budget--;
 		b->applied++;
+		b->catalog = b->catalog || changes_catalog(ev.type);
 	}
 	eventlog_iter_close(&it);
 	if (b->err == RSD_OK && last != cursor && readmodel_cursor_set(b->p->db, origin, last))
@@ -179,6 +191,8 @@ int projector_run_once(struct projector *p, size_t max, size_t *applied)
 		/* The cache generation moves before applied_seq does: a request told its write is
 		 * visible must never read a cache entry from before that write (readcache.h). */
 		atomic_fetch_add(&p->batches, 1);
+		if (b.catalog)
+			atomic_fetch_add(&p->catalog_batches, 1);
 		uint64_t seq;
 		if (readmodel_cursor_get(p->db, p->store->node_id, &seq) == RSD_OK)
 			atomic_store_explicit(&p->applied_seq, seq, memory_order_release);
@@ -316,7 +330,7 @@ void projector_stats_get(struct projector *p, struct projector_stats *out)
 
 uint64_t projector_generation(struct projector *p)
 {
-	return atomic_load(&p->batches);
+	return atomic_load(&p->catalog_batches);
 }
 
 void projector_fail_next_commit(struct projector *p)

@@ -1,6 +1,6 @@
 /*
- * readcache.c — direct-mapped cache of reply bytes, keyed by entity id. Invariant: a slot's
- * key, generation, etag and body always belong to one fill.
+ * readcache.c — direct-mapped cache of reply bytes, keyed by an entity id or a search's
+ * parameters. Invariant: a slot's key, generation, etag and body always belong to one fill.
  */
 #include "readcache.h"
 
@@ -39,8 +39,10 @@ void readcache_free(struct readcache *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i <= c->mask; i++)
+	for (size_t i = 0; i <= c->mask; i++) {
+		free(c->slots[i].key);
 		free(c->slots[i].body);
+	}
 	free(c->slots);
 	free(c);
 }
@@ -57,11 +59,14 @@ const struct readcache_entry *readcache_get(struct readcache *c, const char *key
 void readcache_put(struct readcache *c, const char *key, uint64_t generation, const char *etag,
 		   const char *body, size_t len)
 {
-	if (strlen(key) > ENTITY_ID_BYTES_MAX)
+	if (len > READCACHE_BODY_BYTES_MAX)
 		return;
 	struct readcache_entry *e = &c->slots[key_slot(c, key)];
 	free(e->body);
-	snprintf(e->key, sizeof(e->key), "%s", key);
+	free(e->key);
+	size_t klen = strlen(key);
+	e->key = rsd_malloc(klen + 1);
+	memcpy(e->key, key, klen + 1);
 	snprintf(e->etag, sizeof(e->etag), "%s", etag);
 	e->generation = generation;
 	e->body = rsd_malloc(len);

@@ -784,3 +784,29 @@ def test_parameter_errors_name_the_parameter(catalog):
     assert r.status_code == 400
     h = server.head("/v1/products?limit=0")
     assert h.status_code == 400 and h.content == b""
+
+
+def test_cached_search_pages_follow_every_catalog_change(server):
+    """Workers keep search pages until the catalog changes (search_cache_entries): the same
+    query, asked again and again (so both workers answer from their caches), must show each
+    create, rename and delete as soon as the write is answered."""
+    rid = make_resort(server, "r")
+
+    def names():
+        seen = {json.dumps(sorted(i["name"] for i in search_all(server, {"q": "lagoon"})))
+                for _ in range(6)}
+        assert len(seen) == 1, seen  # every worker agrees
+        return json.loads(seen.pop())
+
+    assert names() == []
+    pid = post(server, "/v1/products", {"type": "room_type", "resort_id": rid,
+                                        "name": "Lagoon Suite"})["id"]
+    assert names() == ["Lagoon Suite"]
+    r = server.patch_json(f"/v1/products/{pid}", {"name": "Reef Suite"})
+    assert r.status_code == 200, r.text
+    assert names() == []
+    r = server.patch_json(f"/v1/products/{pid}", {"name": "Blue Lagoon Suite"})
+    assert r.status_code == 200, r.text
+    assert names() == ["Blue Lagoon Suite"]
+    assert server.delete(f"/v1/products/{pid}").status_code in (200, 204)
+    assert names() == []
