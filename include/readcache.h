@@ -20,13 +20,14 @@ struct readcache_entry {
 	char *key; /* owned by the cache */
 	uint64_t generation;
 	char etag[64];
-	char *body; /* owned by the cache; valid until the next put into the same slot */
+	char *body;    /* owned by the cache; valid until the next put */
+	uint64_t used; /* the cache's tick when last filled or hit: the least recent goes first */
 	size_t len;
 };
 
 struct readcache;
 
-/* A direct-mapped cache of slots entries (rounded up to a power of two). */
+/* A cache of slots entries (rounded up to a power of two, at least 4), 4-way set associative. */
 struct readcache *readcache_new(size_t slots);
 void readcache_free(struct readcache *c);
 
