@@ -38,6 +38,7 @@
 #define PROJECTOR_BACKOFF_MS_MAX 5000 /* longest wait between retries of a failing batch */
 #define PROJECTOR_ERROR_LOG_S	 10   /* a failure that persists is logged this often */
 #define SQLITE_BUSY_TIMEOUT_MS	 5000
+#define READER_CACHE_KIB	 32768 /* SQLite page cache of each worker's read connection */
 #define STMT_CACHE_MAX		 32
 
 /* Config */
