@@ -8,8 +8,8 @@
  *      the process starts, so no input can carry a valid one, and any RSD_OK is a forgery;
  *   2. as the cookie's payload, MAC'd here with that key (the fuzzer holds it, as the
  *      server does), so mutations reach the JSON decoding behind the MAC: a decoded login
- *      must have NUL-terminated fields that fit, and encode back to a cookie that decodes
- *      to the same login;
+ *      must have NUL-terminated fields that fit, and one the server could have made
+ *      (see server_could_make) encodes back to a cookie that decodes to the same login;
  *   3. as a JSON groups claim for oidc_map_role: the role is always a known one.
  * The query string itself is parsed by evhttp and checked by http_req_query_only, which
  * the API tests cover (unknown, repeated and missing parameters).
@@ -71,6 +71,25 @@ static char *maced(const uint8_t *data, size_t size)
 	return c;
 }
 
+/* Fields as the server writes them: state, nonce and verifier are base64url it drew, and
+ * return_to passed oidc_return_to_ok (or is empty). Only such a login must survive being
+ * encoded again: a MACed payload of raw control bytes (which the JSON printer escapes to six
+ * bytes each) cannot come from this server, and may not fit the cookie once escaped. */
+static bool b64url_only(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+static bool server_could_make(const struct oidc_login *l)
+{
+	return b64url_only(l->state) && b64url_only(l->nonce) && b64url_only(l->verifier) &&
+	       (l->return_to[0] == '\0' || oidc_return_to_ok(oidc, l->return_to));
+}
+
 static void round_trip(const struct oidc_login *l)
 {
 	char *again = oidc_cookie_encode(oidc, l->state, l->nonce, l->verifier, l->return_to,
@@ -103,7 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc == RSD_OK) {
 		check_login(&l);
-		round_trip(&l);
+		if (server_could_make(&l))
+			round_trip(&l);
 	}
 	free(cookie);
 
