@@ -479,8 +479,13 @@ static int run_facets(struct readmodel_reader *r, const struct search_params *p,
 			add(q, " UNION ALL SELECT %d, %s, count(*) FROM m GROUP BY 2", i,
 			    name[0] == 't' ? "type" : "resort_id");
 		} else {
+			/* CROSS JOIN keeps m the outer loop: each match seeks its own attributes
+			 * (product_attrs_of). Inside this compound statement SQLite otherwise
+			 * scanned every product's value of the key against an automatic index
+			 * on m: 10.0 -> 5.8 ms for a 3-word Korean query on 100k products. */
 			add(q,
-			    " UNION ALL SELECT %d, a.vtext, count(*) FROM m JOIN product_attrs a"
+			    " UNION ALL SELECT %d, a.vtext, count(*) FROM m CROSS JOIN "
+			    "product_attrs a"
 			    " ON a.product_rowid = m.rid AND a.key = ",
 			    i);
 			bind_text(q, name + strlen("attr."));
