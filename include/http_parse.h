@@ -27,6 +27,7 @@ enum http_parse_result {
 
 struct http_header {
 	uint32_t name, value; /* offsets of NUL-terminated strings in the buffer */
+	uint32_t name_len;    /* so that a lookup compares lengths before bytes */
 };
 
 struct http_head {
@@ -55,6 +56,9 @@ struct http_head {
  */
 int http_parse_head(char *buf, size_t len, size_t max_len, size_t target_max, size_t *scanned,
 		    struct http_head *h);
+
+/* The value of hex digit c, or -1 when it is none. */
+int http_hex_digit(char c);
 
 /* The value of header name (case-insensitive) in h, whose offsets are into base; NULL if none. */
 const char *http_head_get(const struct http_head *h, const char *base, const char *name);

@@ -917,17 +917,6 @@ const char *http_req_cookie(struct http_req *req, const char *name)
 
 /* ---- query strings and form bodies ---- */
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s[0..n) into the arena ('+' is a space when plus); a malformed escape
  * stays as it is. */
 static char *decode(struct arena *a, const char *s, size_t n, bool plus)
@@ -935,8 +924,8 @@ static char *decode(struct arena *a, const char *s, size_t n, bool plus)
 	char *out = arena_alloc(a, n + 1), *o = out;
 	for (size_t i = 0; i < n; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < n && (hi = hex_digit(s[i + 1])) >= 0 &&
-		    (lo = hex_digit(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < n && (hi = http_hex_digit(s[i + 1])) >= 0 &&
+		    (lo = http_hex_digit(s[i + 2])) >= 0) {
 			*o++ = (char)(hi * 16 + lo);
 			i += 2;
 		} else {
@@ -1229,9 +1218,9 @@ static const char *check_target(const char *uri)
 		if (ch < 0x20 || ch == 0x7f)
 			return "the request target contains a control byte";
 		if (ch == '%') {
-			if (hex_digit(p[1]) < 0 || hex_digit(p[2]) < 0)
+			if (http_hex_digit(p[1]) < 0 || http_hex_digit(p[2]) < 0)
 				return "the request target has a malformed percent escape";
-			int v = hex_digit(p[1]) * 16 + hex_digit(p[2]);
+			int v = http_hex_digit(p[1]) * 16 + http_hex_digit(p[2]);
 			if (v < 0x20 || v == 0x7f)
 				return "the request target encodes a NUL or control byte";
 		}

@@ -135,6 +135,36 @@ static bool token_in_list(const char *list, const char *token)
 	return false;
 }
 
+/* A byte below 0x20 but tab, or 0x7f, in s[0..n)? Eight bytes at a time (a bearer token is
+ * hundreds of bytes, on every signed-in request): a word with no byte below 0x20 and none equal
+ * to 0x7f is skipped whole; a word with a tab is looked at byte by byte. */
+static bool has_control_byte(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, s + i, 8);
+		uint64_t y = x ^ (0x7f * ones);		       /* a 0x7f byte becomes 0 */
+		uint64_t low = (x - 0x20 * ones) & ~x & highs; /* some byte < 0x20 */
+		uint64_t del = (y - ones) & ~y & highs;	       /* some byte == 0x7f */
+		if (low | del)
+			break;
+	}
+	for (; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/* The name of header i is name (of length len, known to the caller), case-insensitively. */
+static bool name_is(const char *buf, const struct http_header *hd, const char *name, size_t len)
+{
+	return hd->name_len == len && strncasecmp(buf + hd->name, name, len) == 0;
+}
+
 /* Reads one header line at buf[p..p+n) into h->headers; the name and value end in NUL. */
 static int parse_header_line(char *buf, size_t p, size_t n, struct http_head *h)
 {
@@ -152,15 +182,13 @@ static int parse_header_line(char *buf, size_t p, size_t n, struct http_head *h)
 		v++;
 	while (e > v && (buf[e - 1] == ' ' || buf[e - 1] == '\t'))
 		e--;
-	for (size_t i = v; i < e; i++) {
-		unsigned char ch = (unsigned char)buf[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return fail(h, 400, "a header value contains a control byte");
-	}
+	if (has_control_byte(buf + v, e - v))
+		return fail(h, 400, "a header value contains a control byte");
 	buf[c] = '\0';
 	buf[e] = '\0'; /* a space, a tab, '\r' or '\n' of this line */
 	h->headers[h->nheaders].name = (uint32_t)p;
 	h->headers[h->nheaders].value = (uint32_t)v;
+	h->headers[h->nheaders].name_len = (uint32_t)(c - p);
 	h->nheaders++;
 	return HTTP_PARSE_DONE;
 }
@@ -183,24 +211,25 @@ static int read_semantics(const char *buf, struct http_head *h)
 	int cl = 0, te = 0;
 	bool close = false, keep = false;
 	for (int i = 0; i < h->nheaders; i++) {
-		const char *name = buf + h->headers[i].name, *value = buf + h->headers[i].value;
-		if (strcasecmp(name, "Content-Length") == 0) {
+		const struct http_header *hd = &h->headers[i];
+		const char *value = buf + hd->value;
+		if (name_is(buf, hd, "Content-Length", 14)) {
 			if (++cl > 1)
 				return fail(h, 400, "more than one Content-Length header");
 			if (parse_length(value, &h->content_length) != 0)
 				return fail(h, 400, "the Content-Length header is not a number");
 			h->has_length = true;
-		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+		} else if (name_is(buf, hd, "Transfer-Encoding", 17)) {
 			if (++te > 1)
 				return fail(h, 400, "more than one Transfer-Encoding header");
 			if (strcasecmp(value, "chunked") != 0)
 				return fail(h, 501,
 					    "only the chunked transfer coding is implemented");
 			h->chunked = true;
-		} else if (strcasecmp(name, "Connection") == 0) {
+		} else if (name_is(buf, hd, "Connection", 10)) {
 			close = close || token_in_list(value, "close");
 			keep = keep || token_in_list(value, "keep-alive");
-		} else if (strcasecmp(name, "Expect") == 0) {
+		} else if (name_is(buf, hd, "Expect", 6)) {
 			if (strcasecmp(value, "100-continue") != 0)
 				return fail(h, 417, "the only expectation met is 100-continue");
 			h->expect_continue = true;
@@ -261,13 +290,14 @@ int http_parse_head(char *buf, size_t len, size_t max_len, size_t target_max, si
 
 const char *http_head_get(const struct http_head *h, const char *base, const char *name)
 {
+	size_t len = strlen(name);
 	for (int i = 0; i < h->nheaders; i++)
-		if (strcasecmp(base + h->headers[i].name, name) == 0)
+		if (name_is(base, &h->headers[i], name, len))
 			return base + h->headers[i].value;
 	return NULL;
 }
 
-static int hexval(char c)
+int http_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -348,10 +378,10 @@ static int chunk_size_line(const char *buf, size_t len, size_t p, uint64_t *n, s
 {
 	size_t d = 0;
 	*n = 0;
-	for (; p + d < len && hexval(buf[p + d]) >= 0; d++) {
+	for (; p + d < len && http_hex_digit(buf[p + d]) >= 0; d++) {
 		if (d == 15)
 			return chunk_fail(status, why, 413, "a chunk is larger than the limit");
-		*n = *n * 16 + (uint64_t)hexval(buf[p + d]);
+		*n = *n * 16 + (uint64_t)http_hex_digit(buf[p + d]);
 	}
 	*data = 0;
 	if (p + d == len)
@@ -396,8 +426,8 @@ size_t http_decode_chunked(char *buf, size_t used)
 	size_t p = 0, out = 0;
 	for (;;) {
 		size_t n = 0;
-		for (; hexval(buf[p]) >= 0; p++)
-			n = n * 16 + (size_t)hexval(buf[p]);
+		for (; http_hex_digit(buf[p]) >= 0; p++)
+			n = n * 16 + (size_t)http_hex_digit(buf[p]);
 		const char *lf = memchr(buf + p, '\n', used - p);
 		p = (size_t)(lf - buf) + 1;
 		if (n == 0)

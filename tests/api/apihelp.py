@@ -225,3 +225,12 @@ def get_booking(server, booking_id):
     r = server.get(f"/v1/bookings/{booking_id}")
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def vm_rss_kib(pid):
+    """VmRSS of process pid, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")

@@ -15,21 +15,13 @@ import pytest
 import requests
 
 import rawhttp
-from apihelp import all_resorts, metric
+from apihelp import all_resorts, metric, vm_rss_kib
 
 ATTACK_SOURCE = "127.0.0.2"
 ATTACK_CONNS = 2000
 ATTACK_SECONDS = 27.0
 DEADLINE_S = 5
 PER_ADDR_MAX = 256  # the server's default, passed explicitly so the test states it
-
-
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def raise_nofile(need):

@@ -9,15 +9,7 @@ import threading
 import time
 
 import rawhttp
-from apihelp import all_resorts, metric
-
-
-def vm_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+from apihelp import all_resorts, metric, vm_rss_kib
 
 
 def resort_body(name):

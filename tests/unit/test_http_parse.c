@@ -127,6 +127,37 @@ static void test_refusals(void **state)
 	expect_error("GET / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", 417, "100-continue");
 }
 
+/* Control bytes are found wherever they sit in a long value (it is scanned eight bytes at a
+ * time); tabs and bytes from 0x80 up are taken. */
+static void test_control_bytes_anywhere_in_a_long_value(void **state)
+{
+	(void)state;
+	static const unsigned char bad[] = {0x00, 0x01, 0x0b, 0x1f, 0x7f};
+	for (size_t pos = 0; pos < 40; pos++) {
+		for (size_t k = 0; k < sizeof(bad); k++) {
+			char buf[128] = "GET / HTTP/1.1\r\nA: ", *v = buf + 19;
+			memset(v, 'x', 40);
+			v[pos] = (char)bad[k];
+			memcpy(v + 40, "\r\n\r\n", 4);
+			size_t scanned = 0;
+			assert_int_equal(
+				http_parse_head(buf, 19 + 44, HEAD_MAX, TARGET_MAX, &scanned, &H),
+				HTTP_PARSE_ERROR);
+			assert_int_equal(H.status, 400);
+		}
+		char ok[128] = "GET / HTTP/1.1\r\nA: ", *v = ok + 19;
+		memset(v, '\x80', 40);
+		v[pos] = pos % 2 ? '\t' : '~';
+		v[0] = 'x'; /* not trimmed away */
+		v[39] = 'y';
+		memcpy(v + 40, "\r\n\r\n", 4);
+		size_t scanned = 0;
+		assert_int_equal(http_parse_head(ok, 19 + 44, HEAD_MAX, TARGET_MAX, &scanned, &H),
+				 HTTP_PARSE_DONE);
+		assert_int_equal(strlen(http_head_get(&H, ok, "a")), 40);
+	}
+}
+
 static void test_nul_is_refused(void **state)
 {
 	(void)state;
@@ -266,6 +297,7 @@ int main(void)
 		cmocka_unit_test(test_connection_tokens),
 		cmocka_unit_test(test_every_prefix_needs_more),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_control_bytes_anywhere_in_a_long_value),
 		cmocka_unit_test(test_nul_is_refused),
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_sizes),
