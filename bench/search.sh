@@ -234,14 +234,14 @@ explain_row() {
 		/^search /{ for(i=1;i<=NF;i++){ if($i=="total") tot=$(i+1); if($i=="ms" && !w) w=$(i-1) } }
 		/^  statement [0-9]+:/{ ms=$3; getline sql;
 			if (sql ~ /WITH cand AS/ || sql ~ /^  SELECT m\.rid/) rk+=ms;
-			else if (sql ~ /WITH m AS MATERIALIZED/) fc+=ms }
+			else if (sql ~ /WITH (m|seen) AS MATERIALIZED/) fc+=ms }
 		END{ printf "%s | %s | %s | %s\n", tot, w, rk+0, fc+0 }' "$f"
 }
 # The query plans of the q=room search's two statements.
 explain_plans() {
 	local f="$T/explain-en1_common.txt"
 	[ -s "$f" ] || return 0
-	awk '/^  statement [0-9]+:/{ ms=$3; getline sql; keep=(sql ~ /WITH (cand|m) AS MATERIALIZED/);
+	awk '/^  statement [0-9]+:/{ ms=$3; getline sql; keep=(sql ~ /WITH (cand|m|seen) AS MATERIALIZED/);
 			if (keep) { print ""; print "-- " ms " ms:"; print substr(sql, 3) }
 			next }
 		/^    / && keep { print }' "$f"
@@ -369,7 +369,7 @@ worst() { # worst p99 over sets matching a regex, "value (set)"
 		echo
 		echo "The first query of each set with facets, run by search_run() on the same catalog.db with the"
 		echo "tokenizer registered (no HTTP): the whole call, the page statement (relevance: \`WITH cand AS"
-		echo "MATERIALIZED ...\`) and the facet statement (\`WITH m AS MATERIALIZED ...\`)."
+		echo "MATERIALIZED ...\`) and the facet statement (\`WITH seen AS MATERIALIZED ...\`)."
 		echo
 		echo "| set | query | matches | search_run ms | page statement ms | facets statement ms |"
 		echo "|---|---|---:|---:|---:|---:|"

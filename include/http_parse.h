@@ -42,6 +42,7 @@ struct http_head {
 	bool has_length;
 	uint64_t content_length;
 	bool keep_alive; /* by the version and the Connection header */
+	int hosts;	 /* Host header lines (HTTP/1.1 needs exactly one: http.c checks) */
 	bool expect_continue;
 	/* on HTTP_PARSE_ERROR */
 	int status;

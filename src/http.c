@@ -1302,6 +1302,12 @@ static void dispatch(struct conn *c, const char *body, size_t len)
 		refuse(req, 503, "the server is shutting down", NULL);
 		return;
 	}
+	/* RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host header or
+	 * with more than one (two would let a proxy and us disagree on where it goes). */
+	if (c->head.minor >= 1 && c->head.hosts != 1) {
+		refuse(req, 400, "an HTTP/1.1 request must carry exactly one Host header", NULL);
+		return;
+	}
 	if (req->method == METHOD_OTHER) {
 		/* CONNECT and TRACE too: resortd is no proxy. */
 		refuse(req, 501, "the request method is not one this server implements", NULL);

@@ -229,6 +229,8 @@ static int read_semantics(const char *buf, struct http_head *h)
 		} else if (name_is(buf, hd, "Connection", 10)) {
 			close = close || token_in_list(value, "close");
 			keep = keep || token_in_list(value, "keep-alive");
+		} else if (name_is(buf, hd, "Host", 4)) {
+			h->hosts++;
 		} else if (name_is(buf, hd, "Expect", 6)) {
 			if (strcasecmp(value, "100-continue") != 0)
 				return fail(h, 417, "the only expectation met is 100-continue");
@@ -257,6 +259,7 @@ int http_parse_head(char *buf, size_t len, size_t max_len, size_t target_max, si
 	memset(h, 0, offsetof(struct http_head, headers));
 	h->nheaders = 0;
 	h->chunked = h->has_length = h->keep_alive = h->expect_continue = false;
+	h->hosts = 0;
 	h->content_length = 0;
 	size_t start = skip_blank_lines(buf, len);
 	size_t end = head_end(buf, len, start, scanned);

@@ -199,3 +199,17 @@ def test_busy_connections_are_never_cut_by_the_request_deadline(make_server):
         t.join()
     assert not failures, failures
     assert done[0] > 100, done
+
+
+def test_http11_needs_exactly_one_host(server):
+    for head in (b"GET /healthz HTTP/1.1\r\n\r\n",
+                 b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"):
+        resps = rawhttp.parse_responses(rawhttp.exchange(server.port, head, timeout=3))
+        assert [r[0] for r in resps] == [400], resps
+        assert "Host" in rawhttp.problem(resps[0])["detail"]
+        assert resps[0][1]["connection"] == "close"
+    # HTTP/1.0 needs none; one Host is fine.
+    raw = rawhttp.exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert [r[0] for r in rawhttp.parse_responses(raw)] == [200], raw
+    raw = rawhttp.exchange(server.port, b"GET /healthz HTTP/1.1\r\nhost: x\r\nConnection: close\r\n\r\n")
+    assert [r[0] for r in rawhttp.parse_responses(raw)] == [200], raw
