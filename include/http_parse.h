@@ -35,7 +35,6 @@ struct http_head {
 	uint32_t target; /* offset of the NUL-terminated request target */
 	size_t target_len;
 	int minor; /* HTTP/1.<minor> */
-	struct http_header headers[HTTP_HEADERS_MAX];
 	int nheaders;
 	size_t len; /* bytes of the head: leading blank lines, request line, headers, blank line */
 	bool chunked;
@@ -47,6 +46,8 @@ struct http_head {
 	/* on HTTP_PARSE_ERROR */
 	int status;
 	const char *why;
+	/* last, so that a new parse clears only what comes before it */
+	struct http_header headers[HTTP_HEADERS_MAX];
 };
 
 /*

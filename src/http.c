@@ -668,6 +668,8 @@ const char *http_req_method(struct http_req *req)
 	return "OTHER";
 }
 
+static void set_request_id(struct http_req *req);
+
 static struct http_req *req_new(struct worker *w, struct conn *c, const struct http_head *h)
 {
 	atomic_fetch_add(&w->in_flight, 1);
@@ -694,6 +696,7 @@ static struct http_req *req_new(struct worker *w, struct conn *c, const struct h
 		w->live->prev = req;
 	w->live = req;
 	c->current = req;
+	set_request_id(req);
 	return req;
 }
 
@@ -1295,7 +1298,6 @@ static void dispatch(struct conn *c, const char *body, size_t len)
 	struct http_req *req = req_new(c->w, c, &c->head);
 	req->body = len ? body : NULL;
 	req->body_len = len;
-	set_request_id(req);
 	/* in_flight was raised above, so http_drain either waits for this request or it sees
 	 * draining here: after the drain nothing reaches the writer or the projector. */
 	if (atomic_load(&G.draining)) {
@@ -1324,7 +1326,6 @@ static void refuse_input(struct conn *c, int status, const char *why, bool head_
 	c->req_bytes = c->in_len;
 	c->head_done = false;
 	struct http_req *req = req_new(c->w, c, head_read ? &c->head : NULL);
-	set_request_id(req);
 	refuse(req, status, why, NULL);
 }
 

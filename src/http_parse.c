@@ -257,10 +257,6 @@ int http_parse_head(char *buf, size_t len, size_t max_len, size_t target_max, si
 		    struct http_head *h)
 {
 	memset(h, 0, offsetof(struct http_head, headers));
-	h->nheaders = 0;
-	h->chunked = h->has_length = h->keep_alive = h->expect_continue = false;
-	h->hosts = 0;
-	h->content_length = 0;
 	size_t start = skip_blank_lines(buf, len);
 	size_t end = head_end(buf, len, start, scanned);
 	if (end == 0 || end > max_len) {
