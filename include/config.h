@@ -34,6 +34,7 @@ struct config {
 	int conns_per_addr_max;
 	int map_size_mb;
 	int projector_wait_ms;
+	int projector_gather_ms;  /* projector.h projector_start */
 	int search_cache_entries; /* per worker; 0: searches are never cached */
 	int hold_ttl_s;
 	char payment_url[512]; /* "" : no external payment service (method http refused) */

@@ -58,6 +58,7 @@ INT_PARSER(parse_conns_max, conns_max, 16, CONN_ADDR_SLOTS / 2)
 INT_PARSER(parse_conns_per_addr, conns_per_addr_max, 1, 1000000)
 INT_PARSER(parse_map_size, map_size_mb, 1, 1024 * 1024)
 INT_PARSER(parse_projector_wait, projector_wait_ms, 10, 600000)
+INT_PARSER(parse_projector_gather, projector_gather_ms, 0, 1000)
 INT_PARSER(parse_search_cache, search_cache_entries, 0, 65536)
 INT_PARSER(parse_hold_ttl, hold_ttl_s, 1, 86400)
 INT_PARSER(parse_payment_timeout, payment_timeout_ms, 50, 120000)
@@ -257,6 +258,8 @@ static const struct config_key keys[] = {
 	{"map_size_mb", parse_map_size, "1024", "LMDB map size; writes past it answer 503"},
 	{"projector_wait_ms", parse_projector_wait, "5000",
 	 "how long a write waits to become readable before answering 202"},
+	{"projector_gather_ms", parse_projector_gather, "25",
+	 "how long the read model lets commits gather between its batches; 0: none"},
 	{"search_cache_entries", parse_search_cache, "256",
 	 "search pages each worker keeps until the catalog changes; 0: none"},
 	{"hold_ttl_s", parse_hold_ttl, "600", "seconds a hold keeps its units before it expires"},

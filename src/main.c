@@ -353,7 +353,7 @@ static int cmd_import(const struct config *c, const char *path)
 		fprintf(stderr, "resortd: cannot read the event log\n");
 		goto out;
 	}
-	projector_start(s.projector);
+	projector_start(s.projector, c->projector_gather_ms);
 	if ((err = bulk_import_run(b, w, &last, &f))) {
 		fprintf(stderr, "resortd: import: %s: nothing imported: %s%s%s\n", path, f.field,
 			f.field[0] ? ": " : "", f.detail);
@@ -471,7 +471,7 @@ static int cmd_serve(struct config *c, bool demo)
 		stores_close(&s);
 		return 1;
 	}
-	projector_start(s.projector);
+	projector_start(s.projector, c->projector_gather_ms);
 	int rc = demo ? load_demo(srv.writer, s.projector, &s.store) : 0;
 	struct rsd_fail f = {0};
 	if (rc == 0 && auth_open(&srv.auth, c, &s.store, srv.writer, &f) != RSD_OK) {

@@ -44,6 +44,8 @@ struct projector {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stopping;			       /* under mu */
+	bool gathering;			       /* under mu: notify need not wake the thread */
+	int gather_ms;			       /* set by projector_start */
 	uint64_t notified_head;		       /* under mu */
 	struct projector_waiter *waiters;      /* under mu */
 	char last_error[RSD_DETAIL_BYTES_MAX]; /* under mu */
@@ -254,7 +256,8 @@ void projector_notify(struct projector *p, uint64_t head_seq)
 	pthread_mutex_lock(&p->mu);
 	if (head_seq > p->notified_head)
 		p->notified_head = head_seq;
-	pthread_cond_signal(&p->cv);
+	if (!p->gathering)
+		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -274,6 +277,31 @@ static void wait_for_work(struct projector *p, long ms, bool force)
 	    (force ||
 	     p->notified_head <= atomic_load_explicit(&p->applied_seq, memory_order_acquire)))
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * After a batch that caught up, lets further commits gather for up to gather_ms before the
+ * next SQLite transaction. Each transaction writes every page it touches into the WAL, so
+ * at peak (hundreds of writer commits a second, bookings spread over many nights) projecting
+ * each commit on its own cost more CPU and disk than the bookings' own LMDB commits. A
+ * request that waits to read its write (projector_wait) or stopping ends the wait at once;
+ * a quiet log is projected as soon as it is written, since the first commit after a pause
+ * finds the thread waiting for work.
+ */
+static void gather(struct projector *p)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)p->gather_ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&p->mu);
+	p->gathering = true;
+	int rc = 0;
+	while (!p->stopping && p->waiters == NULL && rc == 0)
+		rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	p->gathering = false;
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -301,14 +329,17 @@ static void *projector_main(void *arg)
 			backoff_ms = 0;
 			if (applied == 0)
 				wait_for_work(p, PROJECTOR_POLL_MS, false);
+			else if (applied < PROJECTOR_BATCH_MAX && p->gather_ms > 0)
+				gather(p);
 		}
 	}
 	wake_waiters(p, true);
 	return NULL;
 }
 
-void projector_start(struct projector *p)
+void projector_start(struct projector *p, int gather_ms)
 {
+	p->gather_ms = gather_ms;
 	if (pthread_create(&p->thread, NULL, projector_main, p) != 0)
 		rsd_fatal("cannot start the projector thread");
 	p->started = true;

@@ -147,7 +147,8 @@ def test_config_file_bad_line(tmp_path, text, lineno):
 @pytest.mark.parametrize("key,value", [
     ("listen", "nope"), ("listen", "127.0.0.1:70000"), ("workers", "65"), ("workers", "-1"),
     ("log_level", "loud"), ("node_id", "Upper"), ("body_bytes_max", "10"),
-    ("map_size_mb", "0"), ("projector_wait_ms", "1"), ("conns_max", "1x"),
+    ("map_size_mb", "0"), ("projector_wait_ms", "1"), ("projector_gather_ms", "1001"),
+    ("conns_max", "1x"),
 ])
 def test_every_source_names_key_and_origin(tmp_path, key, value):
     conf = write(tmp_path / "e.conf", f"# x\n{key} = {value}\n")

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eventlog.h"
@@ -259,7 +260,7 @@ static int wait_for(struct projector *p, uint64_t seq, uint64_t timeout_ms)
 static void test_read_your_write_waiters(void **state)
 {
 	struct fixture *fx = *state;
-	projector_start(fx->projector);
+	projector_start(fx->projector, 0);
 	uint64_t seq = create_resort(fx, "visible");
 	projector_notify(fx->projector, seq);
 	assert_int_equal(wait_for(fx->projector, seq, 5000), RSD_OK);
@@ -270,6 +271,31 @@ static void test_read_your_write_waiters(void **state)
 	assert_int_equal(wait_for(fx->projector, seq + 100, 200), RSD_ETIMEDOUT);
 }
 
+/* With a gathering time far longer than the test, later commits wait for it, but a reader
+ * waiting for one of them does not: its wait ends the gathering. */
+static void test_gathering_never_delays_a_waiting_reader(void **state)
+{
+	struct fixture *fx = *state;
+	projector_start(fx->projector, 60000);
+	uint64_t first = create_resort(fx, "first");
+	projector_notify(fx->projector, first);
+	assert_int_equal(wait_for(fx->projector, first, 5000), RSD_OK);
+	uint64_t second = create_resort(fx, "second");
+	projector_notify(fx->projector, second);
+	struct timespec pause = {.tv_nsec = 300 * 1000000L};
+	nanosleep(&pause, NULL);
+	struct projector_stats st;
+	projector_stats_get(fx->projector, &st);
+	assert_int_equal(st.applied_seq, first); /* gathering */
+	uint64_t t0 = rsd_mono_ns();
+	assert_int_equal(wait_for(fx->projector, second, 5000), RSD_OK);
+	/* Not a speed claim: had the wait not ended the gathering, it would take a minute. */
+	assert_true(rsd_mono_ns() - t0 < 10ull * 1000000000u);
+	projector_stats_get(fx->projector, &st);
+	assert_int_equal(st.applied_seq, second);
+	/* teardown's projector_free must end the gathering too, or it would take a minute. */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +304,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_booking_statements_outlive_batches, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_read_your_write_waiters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gathering_never_delays_a_waiting_reader, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
