@@ -86,6 +86,7 @@ void auth_http_start(struct server *srv)
 	P.per_addr = throttle_new(LOGIN_WINDOW_S, LOGIN_FAILS_PER_ADDR_MAX);
 	if (pthread_create(&P.thread, NULL, hasher_main, NULL) != 0)
 		rsd_fatal("cannot start the password thread");
+	pthread_setname_np(P.thread, "rsd-password");
 	P.started = true;
 }
 

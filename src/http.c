@@ -1625,9 +1625,13 @@ int http_start(struct server *srv, struct rsd_fail *f)
 		if ((err = worker_init(&G.workers[i], i, f)))
 			return err;
 	G.listen_fd = -1; /* worker 0 owns it now */
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		if (pthread_create(&G.workers[i].thread, NULL, worker_main, &G.workers[i]) != 0)
 			rsd_fatal("cannot start worker thread %d", i);
+		char name[16]; /* the kernel's limit, with the NUL */
+		snprintf(name, sizeof(name), "rsd-http-%d", i);
+		pthread_setname_np(G.workers[i].thread, name);
+	}
 	return RSD_OK;
 }
 

@@ -664,7 +664,7 @@ int oidc_open(struct oidc **out, const struct config *c, const unsigned char mac
 		o->next_probe_ms = rsd_mono_ns() / 1000000;
 	for (int i = 0; i < OIDC_THREADS; i++)
 		if (pthread_create(&o->threads[o->nthreads], NULL, worker_main, o) == 0)
-			o->nthreads++;
+			pthread_setname_np(o->threads[o->nthreads++], "rsd-idp");
 	if (o->nthreads == 0)
 		rsd_fatal("cannot start the IdP threads");
 	*out = o;

@@ -342,6 +342,7 @@ void projector_start(struct projector *p, int gather_ms)
 	p->gather_ms = gather_ms;
 	if (pthread_create(&p->thread, NULL, projector_main, p) != 0)
 		rsd_fatal("cannot start the projector thread");
+	pthread_setname_np(p->thread, "rsd-projector");
 	p->started = true;
 }
 

@@ -547,6 +547,7 @@ int saga_start(struct store *s, struct writer *w, const struct config *cfg, stru
 		logger_log(LOGGER_ERROR, "listing unfinished sagas failed: %s", rsd_strerror(err));
 	if (pthread_create(&S.thread, NULL, saga_main, NULL) != 0)
 		return rsd_failf(f, RSD_EIO, "", "cannot start the saga thread");
+	pthread_setname_np(S.thread, "rsd-saga");
 	S.started = true;
 	return RSD_OK;
 }

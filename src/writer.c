@@ -216,6 +216,7 @@ int writer_start(struct writer **out, struct store *s, writer_commit_fn on_commi
 	pthread_cond_init(&w->cv, NULL);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
 		rsd_fatal("cannot start the writer thread");
+	pthread_setname_np(w->thread, "rsd-writer");
 	*out = w;
 	return RSD_OK;
 }
