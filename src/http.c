@@ -1628,8 +1628,8 @@ int http_start(struct server *srv, struct rsd_fail *f)
 	for (int i = 0; i < n; i++) {
 		if (pthread_create(&G.workers[i].thread, NULL, worker_main, &G.workers[i]) != 0)
 			rsd_fatal("cannot start worker thread %d", i);
-		char name[16]; /* the kernel's limit, with the NUL */
-		snprintf(name, sizeof(name), "rsd-http-%d", i);
+		char name[16]; /* the kernel's limit, with the NUL; i < WORKERS_MAX */
+		snprintf(name, sizeof(name), "rsd-http-%u", (unsigned)i % 1000u);
 		pthread_setname_np(G.workers[i].thread, name);
 	}
 	return RSD_OK;
