@@ -33,6 +33,7 @@
 #define WRITER_QUEUE_MAX	 65536
 #define WRITER_BATCH_MAX	 4096
 #define PROJECTOR_BATCH_MAX	 1024
+#define PROJECTOR_GATHER_MIN	 32 /* events in a batch that mean the log is busy */
 #define PROJECTOR_STUCK_S	 10 /* lag without progress this long: not ready */
 #define PROJECTOR_POLL_MS	 100
 #define PROJECTOR_BACKOFF_MS_MAX 5000 /* longest wait between retries of a failing batch */

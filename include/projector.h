@@ -47,8 +47,9 @@ struct projector_stats {
 int projector_open(struct projector **out, struct store *s, const char *db_path,
 		   struct rsd_fail *f);
 
-/* Starts the projector thread. After a batch it lets commits gather for up to gather_ms
- * (0: none) before the next one, unless a waiter needs them sooner (projector.c gather). */
+/* Starts the projector thread. After a busy batch it lets commits gather for up to
+ * gather_ms (0: never) before the next one, unless a waiter needs them sooner
+ * (projector.c gather). */
 void projector_start(struct projector *p, int gather_ms);
 
 /* Tells the projector the log has grown to head_seq (writer thread). */

@@ -281,13 +281,13 @@ static void wait_for_work(struct projector *p, long ms, bool force)
 }
 
 /*
- * After a batch that caught up, lets further commits gather for up to gather_ms before the
- * next SQLite transaction. Each transaction writes every page it touches into the WAL, so
- * at peak (hundreds of writer commits a second, bookings spread over many nights) projecting
- * each commit on its own cost more CPU and disk than the bookings' own LMDB commits. A
- * request that waits to read its write (projector_wait) or stopping ends the wait at once;
- * a quiet log is projected as soon as it is written, since the first commit after a pause
- * finds the thread waiting for work.
+ * After a busy batch (PROJECTOR_GATHER_MIN events or more, but not a full one), lets further
+ * commits gather for up to gather_ms before the next SQLite transaction. Each transaction
+ * writes every page it touches into the WAL, so at peak (hundreds of writer commits a
+ * second, bookings spread over many nights) projecting each commit on its own cost more CPU
+ * and disk than the bookings' own LMDB commits. A request that waits to read its write
+ * (projector_wait) or stopping ends the wait at once. A quiet log makes small batches and
+ * is projected as soon as it is written.
  */
 static void gather(struct projector *p)
 {
@@ -329,7 +329,8 @@ static void *projector_main(void *arg)
 			backoff_ms = 0;
 			if (applied == 0)
 				wait_for_work(p, PROJECTOR_POLL_MS, false);
-			else if (applied < PROJECTOR_BATCH_MAX && p->gather_ms > 0)
+			else if (applied >= PROJECTOR_GATHER_MIN && applied < PROJECTOR_BATCH_MAX &&
+				 p->gather_ms > 0)
 				gather(p);
 		}
 	}

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "eventlog.h"
+#include "limits_rsd.h"
 #include "projector.h"
 #include "readmodel.h"
 #include "resort.h"
@@ -271,13 +272,16 @@ static void test_read_your_write_waiters(void **state)
 	assert_int_equal(wait_for(fx->projector, seq + 100, 200), RSD_ETIMEDOUT);
 }
 
-/* With a gathering time far longer than the test, later commits wait for it, but a reader
- * waiting for one of them does not: its wait ends the gathering. */
+/* With a gathering time far longer than the test, commits after a busy batch wait for it,
+ * but a reader waiting for one of them does not: its wait ends the gathering. A small
+ * batch (a quiet log) starts no gathering at all. */
 static void test_gathering_never_delays_a_waiting_reader(void **state)
 {
 	struct fixture *fx = *state;
+	uint64_t first = 0;
+	for (int i = 0; i < PROJECTOR_GATHER_MIN; i++) /* a busy log: a batch this big */
+		first = create_resort(fx, "first");
 	projector_start(fx->projector, 60000);
-	uint64_t first = create_resort(fx, "first");
 	projector_notify(fx->projector, first);
 	assert_int_equal(wait_for(fx->projector, first, 5000), RSD_OK);
 	uint64_t second = create_resort(fx, "second");
@@ -293,6 +297,15 @@ static void test_gathering_never_delays_a_waiting_reader(void **state)
 	assert_true(rsd_mono_ns() - t0 < 10ull * 1000000000u);
 	projector_stats_get(fx->projector, &st);
 	assert_int_equal(st.applied_seq, second);
+	/* A batch of one event is not busy: the next commit is projected without a reader
+	 * asking for it. */
+	uint64_t third = create_resort(fx, "third");
+	projector_notify(fx->projector, third);
+	for (int i = 0; i < 500 && st.applied_seq < third; i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+		projector_stats_get(fx->projector, &st);
+	}
+	assert_int_equal(st.applied_seq, third);
 	/* teardown's projector_free must end the gathering too, or it would take a minute. */
 }
 
