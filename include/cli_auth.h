@@ -13,14 +13,16 @@
 #include "config.h"
 
 /*
- * argv[0] is "add", "passwd" or "disable", argv[1] the user name; opts holds --role,
- * --resort and --password-stdin already taken out of the command line. Returns the exit
+ * argv[0] is "add", "passwd", "role" or "disable", argv[1] the user name; opts holds
+ * --role, --resort, --all-resorts and --password-stdin already taken out of the command
+ * line. Returns the exit
  * status (0, 1 for a failure, 2 for bad usage) after printing one line.
  */
 struct cli_user_opts {
 	const char *role;
 	const char *resort;
 	bool password_stdin;
+	bool all_resorts; /* role: the whole group (no --resort keeps the user's resort) */
 };
 int cli_auth_user(const struct config *c, int argc, char **argv, const struct cli_user_opts *o);
 

@@ -71,27 +71,45 @@ static int hash_from_stdin(const struct config *c, char *hash, size_t cap)
 	return rc;
 }
 
-/* Builds the record the command will write; for passwd/disable, from the stored one. */
+/* Checks --role, --resort and --all-resorts (add, role) and sets rec's role and resort
+ * (none given: empty, the whole group). */
+static int role_from_opts(const char *verb, const struct cli_user_opts *o, struct user_rec *rec)
+{
+	rec->role = session_role_parse(o->role);
+	if (rec->role < ROLE_STAFF) {
+		fprintf(stderr, "resortd: user %s: --role must be staff, manager or admin\n", verb);
+		return EXIT_USAGE;
+	}
+	if (o->resort && (strlen(o->resort) == 0 || strlen(o->resort) > ENTITY_ID_BYTES_MAX)) {
+		fprintf(stderr, "resortd: user %s: --resort must be a resort id\n", verb);
+		return EXIT_USAGE;
+	}
+	if (o->all_resorts && (o->resort || strcmp(verb, "role") != 0)) {
+		fprintf(stderr,
+			"resortd: user %s: --all-resorts is for user role, without --resort\n",
+			verb);
+		return EXIT_USAGE;
+	}
+	snprintf(rec->resort, sizeof(rec->resort), "%s", o->resort ? o->resort : "");
+	return 0;
+}
+
+/* Builds the record the command will write; for passwd/disable/role, from the stored one. */
 static int user_record(const struct config *c, struct store *s, const char *verb, const char *name,
 		       const struct cli_user_opts *o, struct user_rec *rec)
 {
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
+	bool role = strcmp(verb, "role") == 0;
+	int rc;
 	if (strcmp(verb, "add") == 0) {
-		rec->role = session_role_parse(o->role);
-		if (rec->role < ROLE_STAFF) {
-			fprintf(stderr,
-				"resortd: user add: --role must be staff, manager or admin\n");
-			return EXIT_USAGE;
-		}
-		if (o->resort &&
-		    (strlen(o->resort) == 0 || strlen(o->resort) > ENTITY_ID_BYTES_MAX)) {
-			fprintf(stderr, "resortd: user add: --resort must be a resort id\n");
-			return EXIT_USAGE;
-		}
-		snprintf(rec->resort, sizeof(rec->resort), "%s", o->resort ? o->resort : "");
+		if ((rc = role_from_opts(verb, o, rec)))
+			return rc;
 		return hash_from_stdin(c, rec->hash, sizeof(rec->hash));
 	}
+	struct user_rec wanted = {0};
+	if (role && (rc = role_from_opts(verb, o, &wanted)))
+		return rc; /* before the store is read: bad usage is reported as such */
 	MDB_txn *txn;
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
 		return 1;
@@ -105,6 +123,12 @@ static int user_record(const struct config *c, struct store *s, const char *verb
 		rec->disabled = true;
 		return 0;
 	}
+	if (role) { /* the password, and the resort unless one is named, stay as they are */
+		rec->role = wanted.role;
+		if (o->resort || o->all_resorts)
+			memcpy(rec->resort, wanted.resort, sizeof(rec->resort));
+		return 0;
+	}
 	rec->disabled = false; /* a new password re-enables */
 	return hash_from_stdin(c, rec->hash, sizeof(rec->hash));
 }
@@ -113,9 +137,12 @@ int cli_auth_user(const struct config *c, int argc, char **argv, const struct cl
 {
 	const char *verb = argc > 0 ? argv[0] : "";
 	bool add = strcmp(verb, "add") == 0, passwd = strcmp(verb, "passwd") == 0;
-	if ((!add && !passwd && strcmp(verb, "disable") != 0) || argc < 2) {
-		fprintf(stderr, "resortd: usage: resortd user add NAME --role ROLE [--resort ID] "
-				"--password-stdin | passwd NAME --password-stdin | disable NAME\n");
+	bool role = strcmp(verb, "role") == 0;
+	if ((!add && !passwd && !role && strcmp(verb, "disable") != 0) || argc < 2) {
+		fprintf(stderr,
+			"resortd: usage: resortd user add NAME --role ROLE [--resort ID] "
+			"--password-stdin | passwd NAME --password-stdin | role NAME --role "
+			"ROLE [--resort ID | --all-resorts] | disable NAME\n");
 		return EXIT_USAGE;
 	}
 	const char *name = argv[1];
@@ -148,6 +175,7 @@ int cli_auth_user(const struct config *c, int argc, char **argv, const struct cl
 			printf("user %s: %s (%s%s%s)%s\n", name,
 			       add	? "added"
 			       : passwd ? "password set"
+			       : role	? "role set"
 					: "disabled",
 			       session_role_name(sc.rec.role), sc.rec.resort[0] ? ", resort " : "",
 			       sc.rec.resort, sc.revoked_count ? ", sessions revoked" : "");

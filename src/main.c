@@ -53,9 +53,10 @@ static void usage(FILE *out)
 		"  export           write the catalog to standard output as an import file\n"
 		"  user add NAME --role staff|manager|admin [--resort ID] --password-stdin\n"
 		"  user passwd NAME --password-stdin\n"
+		"  user role NAME --role staff|manager|admin [--resort ID | --all-resorts]\n"
 		"  user disable NAME\n"
 		"                   manage local staff sign-in (works while the server runs;\n"
-		"                   passwd and disable end the user's sessions)\n"
+		"                   passwd, role and disable end the user's sessions)\n"
 		"  keys rotate      add a new token signing key (the old one keeps verifying)\n"
 		"  version          print the version\n"
 		"  help             this text\n\n");
@@ -545,6 +546,8 @@ static int admin_command(int argc, char **argv, char **envp)
 			o.resort = argv[++i];
 		else if (strcmp(argv[i], "--password-stdin") == 0)
 			o.password_stdin = true;
+		else if (strcmp(argv[i], "--all-resorts") == 0)
+			o.all_resorts = true;
 		else
 			rest[n++] = argv[i];
 	}

@@ -917,6 +917,31 @@ def test_cli_user_add_while_running(auth_server):
     assert whoami(srv, t["access_token"]).json()["role"] == "manager"
 
 
+def test_cli_user_role_while_running(auth_server):
+    srv = auth_server(users=[("alice", "staff"), ("bob", "staff")])
+    a, b = login(srv, "alice"), login(srv, "bob")
+    assert whoami(srv, a["access_token"]).json()["role"] == "staff"
+    p = cli(srv.data_dir, "user", "role", "alice", "--role", "manager", "--resort", "rs_south")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == \
+        "user alice: role set (manager, resort rs_south), sessions revoked"
+    # The old session ends at once; the same password signs in with the new role.
+    assert_rejected(srv, a["access_token"])
+    oauth_error(refresh(srv, a["refresh_token"]), 400, "invalid_grant")
+    me = whoami(srv, login(srv, "alice")["access_token"]).json()
+    assert (me["role"], me["resort"]) == ("manager", "rs_south"), me
+    # Without --resort the user keeps its resort; --all-resorts makes it the group's.
+    p = cli(srv.data_dir, "user", "role", "alice", "--role", "staff")
+    assert p.returncode == 0, p.stderr
+    me = whoami(srv, login(srv, "alice")["access_token"]).json()
+    assert (me["role"], me["resort"]) == ("staff", "rs_south"), me
+    p = cli(srv.data_dir, "user", "role", "alice", "--role", "admin", "--all-resorts")
+    assert p.returncode == 0, p.stderr
+    me = whoami(srv, login(srv, "alice")["access_token"]).json()
+    assert me["role"] == "admin" and "resort" not in me, me
+    assert works(srv, b["access_token"])
+
+
 def test_keys_rotate_while_running(auth_server):
     srv = auth_server(users=[("alice", "staff")])
     old = login(srv, "alice")
@@ -983,6 +1008,13 @@ def test_cli_errors(tmp_path):
         (["user", "add", "alice", "--role", "admin", "--password-stdin"], PW, 1),
         (["user", "passwd", "nobody", "--password-stdin"], PW, 1),
         (["user", "disable", "nobody"], None, 1),
+        (["user", "role", "nobody", "--role", "staff"], None, 1),
+        (["user", "role", "alice", "--role", "guest"], None, 2),
+        (["user", "role", "alice"], None, 2),  # no --role
+        (["user", "role", "alice", "--role", "admin", "--resort", ""], None, 2),
+        (["user", "role", "alice", "--role", "admin", "--resort", "rs_x", "--all-resorts"],
+         None, 2),
+        (["user", "add", "bob", "--role", "staff", "--all-resorts", "--password-stdin"], PW, 2),
         (["user", "rename", "alice"], None, 2),
         (["keys", "burn"], None, 2),
     ]
