@@ -259,7 +259,7 @@ static const struct config_key keys[] = {
 	{"projector_wait_ms", parse_projector_wait, "5000",
 	 "how long a write waits to become readable before answering 202"},
 	{"projector_gather_ms", parse_projector_gather, "25",
-	 "how long the read model lets commits gather between its batches; 0: none"},
+	 "under load, how long the read model lets commits gather between batches; 0: never"},
 	{"search_cache_entries", parse_search_cache, "256",
 	 "search pages each worker keeps until the catalog changes; 0: none"},
 	{"hold_ttl_s", parse_hold_ttl, "600", "seconds a hold keeps its units before it expires"},
