@@ -84,10 +84,8 @@ static int role_from_opts(const char *verb, const struct cli_user_opts *o, struc
 		fprintf(stderr, "resortd: user %s: --resort must be a resort id\n", verb);
 		return EXIT_USAGE;
 	}
-	if (o->all_resorts && (o->resort || strcmp(verb, "role") != 0)) {
-		fprintf(stderr,
-			"resortd: user %s: --all-resorts is for user role, without --resort\n",
-			verb);
+	if (o->all_resorts && o->resort) {
+		fprintf(stderr, "resortd: user %s: --all-resorts or --resort, not both\n", verb);
 		return EXIT_USAGE;
 	}
 	snprintf(rec->resort, sizeof(rec->resort), "%s", o->resort ? o->resort : "");
@@ -149,6 +147,10 @@ int cli_auth_user(const struct config *c, int argc, char **argv, const struct cl
 	if (!session_user_name_ok(name)) {
 		fprintf(stderr, "resortd: user: a name is 1 to %d of a-z, 0-9, '.', '_', '-'\n",
 			USER_NAME_BYTES_MAX);
+		return EXIT_USAGE;
+	}
+	if (o->all_resorts && !role) {
+		fprintf(stderr, "resortd: user %s: --all-resorts is for user role\n", verb);
 		return EXIT_USAGE;
 	}
 	if ((add || passwd) && !o->password_stdin) {

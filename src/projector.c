@@ -83,7 +83,13 @@ int projector_open(struct projector **out, struct store *s, const char *db_path,
 	atomic_store(&p->applied_seq, seq);
 	atomic_store(&p->last_progress_ns, rsd_mono_ns());
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	/* Monotonic: a wall clock stepped back during a wait must not stretch it (a gather
+	 * ignores notifications, so nothing else would end it). */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = p;
 	return RSD_OK;
 }
@@ -265,7 +271,7 @@ void projector_notify(struct projector *p, uint64_t head_seq)
 static void wait_for_work(struct projector *p, long ms, bool force)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += ms / 1000;
 	ts.tv_nsec += (ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
@@ -292,7 +298,7 @@ static void wait_for_work(struct projector *p, long ms, bool force)
 static void gather(struct projector *p)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_nsec += (long)p->gather_ms * 1000000L;
 	ts.tv_sec += ts.tv_nsec / 1000000000L;
 	ts.tv_nsec %= 1000000000L;

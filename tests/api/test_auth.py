@@ -1015,6 +1015,7 @@ def test_cli_errors(tmp_path):
         (["user", "role", "alice", "--role", "admin", "--resort", "rs_x", "--all-resorts"],
          None, 2),
         (["user", "add", "bob", "--role", "staff", "--all-resorts", "--password-stdin"], PW, 2),
+        (["user", "disable", "alice", "--all-resorts"], None, 2),
         (["user", "rename", "alice"], None, 2),
         (["keys", "burn"], None, 2),
     ]
