@@ -106,7 +106,7 @@ enum session_op {
 	SESSION_REVOKE,	      /* the same, by an admin (by names the admin) */
 	SESSION_LOGIN_FAILED, /* audit only */
 	SESSION_USER_ADD,     /* a new local user (fails when the name is taken) */
-	SESSION_USER_UPDATE,  /* replace a local user's record; revokes its sessions */
+	SESSION_USER_UPDATE,  /* change fields of a local user (user_set); revokes its sessions */
 	SESSION_TOUCH,	      /* who.sid was used at now_ms: its idle time counts from then */
 };
 
@@ -127,12 +127,22 @@ struct session_cmd {
 	unsigned char cookie_hash[32];	    /* LOGIN: the browser cookie's secret */
 	char *access;			    /* LOGIN/REFRESH: signed access token (owned) */
 	cJSON *profile;			    /* LOGIN: profile event data or NULL (owned) */
-	struct user_rec rec;		    /* USER_ADD/UPDATE */
+	struct user_rec rec;		    /* USER_ADD/UPDATE; after UPDATE, the record written */
+	unsigned user_set;		    /* USER_UPDATE: which of rec's fields (USER_SET_*) */
 	/* Outputs: */
 	bool reuse;	   /* REFRESH: an already used token: the family is now revoked */
 	bool replayed;	   /* REFRESH: within the grace period; access_out is the first answer */
 	char *access_out;  /* REFRESH replayed: owned */
 	int revoked_count; /* LOGOUT/REVOKE/USER_UPDATE */
+};
+
+/* The fields a SESSION_USER_UPDATE takes from rec; the others stay as stored, read in the
+ * writer's transaction, so two updates at once never undo each other. */
+enum {
+	USER_SET_PASSWORD = 1, /* hash, and enabled again */
+	USER_SET_DISABLED = 2,
+	USER_SET_ROLE = 4,
+	USER_SET_RESORT = 8,
 };
 
 /* Prepares sc for op (zeroes it, sets apply); the caller fills the inputs, then submits

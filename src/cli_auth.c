@@ -92,42 +92,26 @@ static int role_from_opts(const char *verb, const struct cli_user_opts *o, struc
 	return 0;
 }
 
-/* Builds the record the command will write; for passwd/disable/role, from the stored one. */
-static int user_record(const struct config *c, struct store *s, const char *verb, const char *name,
-		       const struct cli_user_opts *o, struct user_rec *rec)
+/* Fills the fields the command writes (*set for an update: the writer merges them into the
+ * stored record in its own transaction, so a concurrent passwd is never undone). */
+static int user_record(const struct config *c, const char *verb, const char *name,
+		       const struct cli_user_opts *o, struct user_rec *rec, unsigned *set)
 {
 	memset(rec, 0, sizeof(*rec));
 	snprintf(rec->name, sizeof(rec->name), "%s", name);
-	bool role = strcmp(verb, "role") == 0;
 	int rc;
-	if (strcmp(verb, "add") == 0) {
-		if ((rc = role_from_opts(verb, o, rec)))
-			return rc;
-		return hash_from_stdin(c, rec->hash, sizeof(rec->hash));
-	}
-	struct user_rec wanted = {0};
-	if (role && (rc = role_from_opts(verb, o, &wanted)))
-		return rc; /* before the store is read: bad usage is reported as such */
-	MDB_txn *txn;
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
-		return 1;
-	int err = session_user_get(txn, s, name, rec);
-	mdb_txn_abort(txn);
-	if (err) {
-		fprintf(stderr, "resortd: user %s: no user %s\n", verb, name);
-		return 1;
-	}
 	if (strcmp(verb, "disable") == 0) {
 		rec->disabled = true;
+		*set = USER_SET_DISABLED;
 		return 0;
 	}
-	if (role) { /* the password, and the resort unless one is named, stay as they are */
-		rec->role = wanted.role;
-		if (o->resort || o->all_resorts)
-			memcpy(rec->resort, wanted.resort, sizeof(rec->resort));
-		return 0;
+	if (strcmp(verb, "role") == 0) { /* the resort only when one is named */
+		*set = USER_SET_ROLE | (o->resort || o->all_resorts ? USER_SET_RESORT : 0u);
+		return role_from_opts(verb, o, rec);
 	}
-	rec->disabled = false; /* a new password re-enables */
+	if (strcmp(verb, "add") == 0 && (rc = role_from_opts(verb, o, rec)))
+		return rc;
+	*set = USER_SET_PASSWORD;
 	return hash_from_stdin(c, rec->hash, sizeof(rec->hash));
 }
 
@@ -166,7 +150,7 @@ int cli_auth_user(const struct config *c, int argc, char **argv, const struct cl
 		return 1;
 	struct session_cmd sc;
 	session_cmd_init(&sc, add ? SESSION_USER_ADD : SESSION_USER_UPDATE, rsd_now_ms());
-	int rc = user_record(c, &s, verb, name, o, &sc.rec);
+	int rc = user_record(c, verb, name, o, &sc.rec, &sc.user_set);
 	if (rc == 0) {
 		int err = writer_run(w, &sc.cmd);
 		if (err) {

@@ -561,6 +561,20 @@ static int apply_user(struct writer_txn *wt, struct session_cmd *sc)
 		return rsd_failf(&sc->cmd.fail, RSD_ENOTFOUND, "name", "no user %s", sc->rec.name);
 	if (err && err != RSD_ENOTFOUND)
 		return err;
+	if (sc->op == SESSION_USER_UPDATE) {
+		struct user_rec u = old;
+		if (sc->user_set & USER_SET_PASSWORD) {
+			memcpy(u.hash, sc->rec.hash, sizeof(u.hash));
+			u.disabled = false;
+		}
+		if (sc->user_set & USER_SET_DISABLED)
+			u.disabled = sc->rec.disabled;
+		if (sc->user_set & USER_SET_ROLE)
+			u.role = sc->rec.role;
+		if (sc->user_set & USER_SET_RESORT)
+			memcpy(u.resort, sc->rec.resort, sizeof(u.resort));
+		sc->rec = u;
+	}
 	sc->rec.created_ms = err == RSD_OK ? old.created_ms : sc->now_ms;
 	sc->rec.changed_ms = sc->now_ms;
 	if ((err = user_put(wt->txn, wt->store, &sc->rec)))

@@ -165,6 +165,8 @@ static int user_cmd(struct fixture *fx, enum session_op op, const char *name, en
 	snprintf(sc.rec.resort, sizeof(sc.rec.resort), "%s", "rs_alpine");
 	snprintf(sc.rec.hash, sizeof(sc.rec.hash), "%s", "pbkdf2-sha256$i=1000$c2FsdHNhbHQ$x");
 	sc.rec.disabled = disabled;
+	/* An update writes every field here: disabled after the password. */
+	sc.user_set = USER_SET_PASSWORD | USER_SET_DISABLED | USER_SET_ROLE | USER_SET_RESORT;
 	int err = writer_run(fx->writer, &sc.cmd);
 	if (f)
 		*f = sc.cmd.fail;
@@ -783,6 +785,43 @@ static void test_user_add_conflict(void **state)
 	events_free(&ev);
 }
 
+/* An update changes only the fields it names, merged into the record as the writer's own
+ * transaction reads it: a role change prepared before a password change (the CLI of two
+ * admins at once) never brings the old hash back. */
+static void test_user_update_merges_only_its_fields(void **state)
+{
+	struct fixture *fx = *state;
+	assert_int_equal(user_cmd(fx, SESSION_USER_ADD, "dan", ROLE_STAFF, false, T0, NULL), 0);
+	struct session_cmd pw, role;
+	session_cmd_init(&pw, SESSION_USER_UPDATE, T0 + 10);
+	snprintf(pw.rec.name, sizeof(pw.rec.name), "%s", "dan");
+	snprintf(pw.rec.hash, sizeof(pw.rec.hash), "%s", "pbkdf2-sha256$i=1000$bmV3$new");
+	pw.user_set = USER_SET_PASSWORD;
+	session_cmd_init(&role, SESSION_USER_UPDATE, T0 + 20);
+	snprintf(role.rec.name, sizeof(role.rec.name), "%s", "dan");
+	snprintf(role.rec.hash, sizeof(role.rec.hash), "%s", "stale, never written");
+	role.rec.disabled = true; /* not named: ignored */
+	role.rec.role = ROLE_MANAGER;
+	role.user_set = USER_SET_ROLE;
+	assert_int_equal(writer_run(fx->writer, &pw.cmd), RSD_OK);
+	assert_int_equal(writer_run(fx->writer, &role.cmd), RSD_OK);
+	MDB_txn *txn;
+	assert_int_equal(mdb_txn_begin(fx->store.env, NULL, MDB_RDONLY, &txn), 0);
+	struct user_rec u;
+	assert_int_equal(session_user_get(txn, &fx->store, "dan", &u), RSD_OK);
+	mdb_txn_abort(txn);
+	assert_string_equal(u.hash, "pbkdf2-sha256$i=1000$bmV3$new");
+	assert_int_equal(u.role, ROLE_MANAGER);
+	assert_string_equal(u.resort, "rs_alpine"); /* kept */
+	assert_false(u.disabled);
+	assert_int_equal(u.created_ms, T0);
+	/* The command hands back the record it wrote. */
+	assert_string_equal(role.rec.hash, u.hash);
+	assert_string_equal(role.rec.resort, "rs_alpine");
+	session_cmd_release(&pw);
+	session_cmd_release(&role);
+}
+
 static void test_user_update_disables_and_revokes(void **state)
 {
 	struct fixture *fx = *state;
@@ -915,6 +954,7 @@ int main(int argc, char **argv)
 		T(test_logout_all),
 		T(test_revoke_by_admin),
 		T(test_user_add_conflict),
+		T(test_user_update_merges_only_its_fields),
 		T(test_user_update_disables_and_revokes),
 		T(test_login_failed_audit),
 		T(test_audit_trail),
