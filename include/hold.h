@@ -67,6 +67,12 @@ struct hold_cmd {
 	int refuse_err;
 	struct rsd_fail refuse_fail;
 	struct outcome out; /* 201 with the hold, or the refusal (409 with reason, remaining) */
+	/* The hold it would create, built by hold_cmd_init off the writer thread (its id, and
+	 * times from then): the writer only stores it once the units are taken. */
+	char id[ENTITY_ID_BYTES_MAX + 1];
+	uint64_t expiry_ms;
+	unsigned char *record; /* as stored: expiry, state, document (owned) */
+	size_t record_len;
 };
 void hold_cmd_init(struct hold_cmd *hc, struct hold_request *req, const struct idem_key *idem,
 		   const char *principal, uint64_t ttl_ms);

@@ -192,6 +192,13 @@ int hold_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc, enum h
 	return RSD_OK;
 }
 
+static int record_put(MDB_txn *txn, struct store *s, const char *id, const void *rec, size_t len)
+{
+	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
+	MDB_val v = {.mv_size = len, .mv_data = (void *)rec};
+	return store_err(mdb_put(txn, s->holds, &k, &v, 0));
+}
+
 int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms,
 	       char **text_out)
 {
@@ -208,10 +215,7 @@ int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state,
 		*text_out = text;
 	else
 		cJSON_free(text);
-	const char *id = json_get_string(doc, "id");
-	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
-	MDB_val v = {.mv_size = PREFIX_BYTES + len, .mv_data = buf};
-	int err = store_err(mdb_put(txn, s->holds, &k, &v, 0));
+	int err = record_put(txn, s, json_get_string(doc, "id"), buf, PREFIX_BYTES + len);
 	free(buf);
 	return err;
 }
@@ -324,25 +328,39 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	}
 	if (err)
 		return err;
-	char id[ENTITY_ID_BYTES_MAX + 1];
-	rsd_id_ordered("ho_", id, sizeof(id));
-	uint64_t expiry_ms = now_ms + hc->ttl_ms;
-	cJSON *doc = hold_doc(hc, id, now_ms, expiry_ms, hc->idem.principal);
-	char *text = NULL;
-	err = hold_store(wt->txn, wt->store, doc, HOLD_HELD, expiry_ms, &text);
-	cJSON_Delete(doc);
-	if (err ||
-	    (err = store_expiry_add(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, id, strlen(id)))) {
-		cJSON_free(text);
+	const char *text = (const char *)hc->record + PREFIX_BYTES;
+	size_t len = hc->record_len - PREFIX_BYTES;
+	if ((err = record_put(wt->txn, wt->store, hc->id, hc->record, hc->record_len)) ||
+	    (err = store_expiry_add(wt->txn, wt->store, hc->expiry_ms, EXPIRY_HOLD, hc->id,
+				    strlen(hc->id))))
 		return err;
-	}
 	booking_count(COUNT_HOLD_CREATED);
-	outcome_set(&hc->out, 201, text, strlen(text));
-	snprintf(hc->out.location, sizeof(hc->out.location), "/v1/holds/%s", id);
+	outcome_set(&hc->out, 201, text, len);
+	snprintf(hc->out.location, sizeof(hc->out.location), "/v1/holds/%s", hc->id);
 	if ((err = idempotency_remember(wt->txn, wt->store, &hc->idem, now_ms, &hc->out)) == RSD_OK)
-		err = writer_emit(wt, EVENT_HOLD_CREATED, text, strlen(text), NULL);
-	cJSON_free(text);
+		err = writer_emit(wt, EVENT_HOLD_CREATED, text, len, NULL);
 	return err;
+}
+
+/* Builds the record of the hold hc would create (hold_cmd). JSON building and printing were
+ * a tenth of the writer's time in the booking benchmark; here they run on the submitter's
+ * thread, in parallel with the writer. */
+static void hold_prepare(struct hold_cmd *hc)
+{
+	uint64_t now_ms = rsd_now_ms();
+	rsd_id_ordered("ho_", hc->id, sizeof(hc->id));
+	hc->expiry_ms = now_ms + hc->ttl_ms;
+	cJSON *doc = hold_doc(hc, hc->id, now_ms, hc->expiry_ms, hc->idem.principal);
+	cJSON_SetNumberValue(cJSON_GetObjectItem(doc, "version"), 1); /* as hold_store makes it */
+	char *text = json_print(doc);
+	cJSON_Delete(doc);
+	size_t len = strlen(text);
+	hc->record = rsd_malloc(PREFIX_BYTES + len);
+	rsd_put_be64(hc->record, hc->expiry_ms);
+	hc->record[8] = (unsigned char)HOLD_HELD;
+	memcpy(hc->record + PREFIX_BYTES, text, len);
+	hc->record_len = PREFIX_BYTES + len;
+	cJSON_free(text);
 }
 
 void hold_cmd_init(struct hold_cmd *hc, struct hold_request *req, const struct idem_key *idem,
@@ -356,12 +374,15 @@ void hold_cmd_init(struct hold_cmd *hc, struct hold_request *req, const struct i
 	snprintf(hc->idem.principal, sizeof(hc->idem.principal), "%s", principal);
 	hc->ttl_ms = ttl_ms;
 	hc->today = inventory_today();
+	hold_prepare(hc);
 }
 
 void hold_cmd_release(struct hold_cmd *hc)
 {
 	hold_request_release(&hc->req);
 	outcome_release(&hc->out);
+	free(hc->record);
+	hc->record = NULL;
 }
 
 /* --- release and expiry --- */
