@@ -13,7 +13,8 @@
  * Then for each case, N threads loop for a fixed time: a hold (one item, one night, qty 1,
  * a hand-built struct hold_request with a frozen amount and a guest, as booking_http.c
  * builds after hold_decode and hold_price) through writer_run, then a booking with payment
- * desk decoded by booking_decode from the JSON body POST /v1/bookings takes, through
+ * desk decoded by booking_decode from the JSON body POST /v1/bookings takes and prepared
+ * from a read snapshot of the hold (booking_cmd_prepare, as booking_http.c does), through
  * writer_run. writer_run returns after the batch's commit is durable, so a counted booking
  * is a durable confirmed booking: two durable commands (hold, confirm) each.
  * At the end, in one read transaction: every night's sold equals the bookings confirmed on
@@ -78,6 +79,7 @@ struct night {
 
 static struct night nights[NIGHTS];
 static struct writer *writer;
+static struct store *store;
 static atomic_bool stop_flag;
 
 struct worker {
@@ -90,6 +92,7 @@ struct worker {
 	uint64_t hold_ns, confirm_ns;
 	uint32_t *lat_us; /* one per booking, hold start to confirm */
 	size_t n_lat, cap_lat;
+	struct store_reader reader; /* the hold read for booking_cmd_prepare */
 };
 
 static double now_s(void)
@@ -216,6 +219,9 @@ static int book_one(struct worker *wk, struct night *nt)
 	}
 	static const struct principal bench = {.sub = "bench", .role = ROLE_GUEST};
 	booking_cmd_init(&bc, &no_key, &bench);
+	/* As POST /v1/bookings does: the booking built from a read snapshot of the hold. */
+	booking_cmd_prepare(&bc, wk->reader.store, store_reader_begin(&wk->reader));
+	store_reader_end(&wk->reader);
 	err = writer_run(writer, &bc.cmd);
 	int rc = 0;
 	if (err || bc.out.err || bc.out.status != 201) {
@@ -303,7 +309,8 @@ static int run_case(enum bench_case which, int n, double secs, bool quiet, uint6
 	double cpu0 = cpu_s(), t0 = now_s();
 	for (int i = 0; i < n; i++) {
 		wk[i] = (struct worker){.which = which,
-					.rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)};
+					.rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1),
+					.reader.store = store};
 		if (pthread_create(&wk[i].tid, NULL, booker, &wk[i]) != 0) {
 			fprintf(stderr, "booking_engine: pthread_create failed\n");
 			atomic_store(&stop_flag, true);
@@ -315,8 +322,10 @@ static int run_case(enum bench_case which, int n, double secs, bool quiet, uint6
 	while (now_s() - t0 < secs)
 		usleep(20000);
 	atomic_store(&stop_flag, true);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		pthread_join(wk[i].tid, NULL);
+		store_reader_close(&wk[i].reader);
+	}
 	double elapsed = now_s() - t0, cpu = cpu_s() - cpu0;
 	uint64_t disk = disk_write_bytes() - disk0;
 	writer_stats_get(writer, &after);
@@ -469,6 +478,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "booking_engine: store is not durable; refusing to benchmark\n");
 		goto out_store;
 	}
+	store = &s;
 	if (writer_start(&writer, &s, NULL, NULL) != RSD_OK) {
 		fprintf(stderr, "booking_engine: writer_start failed\n");
 		goto out_store;

@@ -47,8 +47,9 @@ struct booking_cmd {
 	struct idem_key idem;
 	struct principal who;			  /* must be allowed the hold (hold_access) */
 	struct outcome out;			  /* 201 confirmed, 202 pending, or a refusal */
-	char booking_id[ENTITY_ID_BYTES_MAX + 1]; /* out */
+	char booking_id[ENTITY_ID_BYTES_MAX + 1]; /* out (set early by prepare) */
 	bool saga;				  /* out: the payment saga must run */
+	struct booking_prep *prep;		  /* booking_cmd_prepare's, or NULL (owned) */
 };
 
 /* Decodes {hold_id, payment: {method, token?}, guest?}. Errors: RSD_EINVAL. */
@@ -56,6 +57,10 @@ int booking_decode(const char *body, size_t len, struct booking_cmd *bc, struct 
 /* Prepares bc (already decoded) with the key; who is asking. */
 void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem,
 		      const struct principal *who);
+/* Optional, after init, on the submitter's thread: builds the booking from the hold as txn
+ * (a read snapshot; NULL: skip) has it, so the writer only checks the hold is unchanged
+ * and stores what was built. Nothing changes if the hold is missing or not held. */
+void booking_cmd_prepare(struct booking_cmd *bc, struct store *s, MDB_txn *txn);
 void booking_cmd_release(struct booking_cmd *bc);
 
 enum booking_action {

@@ -116,10 +116,20 @@ void sweep_cmd_init(struct sweep_cmd *sc, uint64_t now_ms);
  * Errors: RSD_ENOTFOUND, RSD_EIO. */
 int hold_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc, enum hold_state *state,
 	      uint64_t *expiry_ms);
-/* Writes a hold back with a new state (bumping its version). Writer thread. *text
- * (may be NULL) receives the document as stored, for the caller (cJSON_free). */
-int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms,
-	       char **text_out);
+/* Writes a hold back with a new state (bumping its version). Writer thread. */
+int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state,
+	       uint64_t expiry_ms);
+/* The stored form of hold_store, for a writer that stores it later (malloc'd, *len bytes):
+ * sets doc's state and bumps its version as hold_store does. */
+unsigned char *hold_record(cJSON *doc, enum hold_state state, uint64_t expiry_ms, size_t *len);
+/* Stores a record made by hold_record under id. Writer thread. */
+int hold_record_put(MDB_txn *txn, struct store *s, const char *id, const void *rec, size_t len);
+/* A record's JSON document (inside rec). */
+const char *hold_record_json(const unsigned char *rec, size_t len, size_t *json_len);
+/* Hold id's stored record, borrowed until txn ends. Errors: RSD_ENOTFOUND, RSD_EIO. */
+int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v);
+/* hold_load of a record hold_raw found. */
+int hold_decode_record(const MDB_val *v, cJSON **doc, enum hold_state *state, uint64_t *expiry_ms);
 /* Turns a document's items back into counters' items; returns how many (-1: corrupt). */
 int hold_items(const cJSON *doc, struct inv_item *items, int max);
 /* The state's name. */

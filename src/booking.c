@@ -166,21 +166,28 @@ int booking_token(MDB_txn *txn, struct store *s, const char *id, char *out, size
 /* Bumps version and updated_at, stores the booking and emits it as an event. */
 /* *text (may be NULL) receives the document as stored, for the caller's reply (cJSON_free):
  * a booking is printed once per transition. */
-static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms, char **text_out)
+static char *stamp(cJSON *doc, uint64_t now_ms)
 {
 	char now[32];
 	rsd_time_format(now_ms, now, sizeof(now));
 	set_string(doc, "updated_at", now);
 	cJSON *version = cJSON_GetObjectItem(doc, "version");
 	set_number(doc, "version", version ? version->valuedouble + 1 : 1);
-	char *text = json_print(doc);
-	size_t len = strlen(text);
-	const char *id = json_get_string(doc, "id");
+	return json_print(doc);
+}
+
+static int put_booking(struct writer_txn *wt, const char *id, const char *text, size_t len)
+{
 	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
-	MDB_val v = {.mv_size = len, .mv_data = text};
+	MDB_val v = {.mv_size = len, .mv_data = (void *)text};
 	int err = store_err(mdb_put(wt->txn, wt->store->bookings, &k, &v, 0));
-	if (!err)
-		err = writer_emit(wt, EVENT_BOOKING_CHANGED, text, len, NULL);
+	return err ? err : writer_emit(wt, EVENT_BOOKING_CHANGED, text, len, NULL);
+}
+
+static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms, char **text_out)
+{
+	char *text = stamp(doc, now_ms);
+	int err = put_booking(wt, json_get_string(doc, "id"), text, strlen(text));
 	if (text_out)
 		*text_out = text;
 	else
@@ -315,6 +322,16 @@ static int check_hold(enum hold_state state, uint64_t expiry_ms, uint64_t now_ms
 	return RSD_OK;
 }
 
+/* The HOLD_ENDED event of a hold that became booking id (caller frees). */
+static cJSON *hold_booked_event(const char *hold_id, const char *id)
+{
+	cJSON *ev = cJSON_CreateObject();
+	cJSON_AddStringToObject(ev, "id", hold_id);
+	cJSON_AddStringToObject(ev, "state", "booked");
+	cJSON_AddStringToObject(ev, "booking_id", id);
+	return ev;
+}
+
 /* Turns the hold into booking id and moves its units on (held -> sold for desk). */
 static int take_over_hold(struct writer_txn *wt, const struct booking_cmd *bc, cJSON *hold,
 			  uint64_t expiry_ms, const char *id, struct rsd_fail *f)
@@ -330,13 +347,110 @@ static int take_over_hold(struct writer_txn *wt, const struct booking_cmd *bc, c
 	set_string(hold, "booking_id", id);
 	if ((err = store_expiry_del(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, bc->hold_id,
 				    strlen(bc->hold_id))) ||
-	    (err = hold_store(wt->txn, wt->store, hold, HOLD_BOOKED, expiry_ms, NULL)))
+	    (err = hold_store(wt->txn, wt->store, hold, HOLD_BOOKED, expiry_ms)))
 		return err;
-	cJSON *ev = cJSON_CreateObject();
-	cJSON_AddStringToObject(ev, "id", bc->hold_id);
-	cJSON_AddStringToObject(ev, "state", "booked");
-	cJSON_AddStringToObject(ev, "booking_id", id);
-	return writer_emit_json(wt, EVENT_HOLD_ENDED, ev);
+	return writer_emit_json(wt, EVENT_HOLD_ENDED, hold_booked_event(bc->hold_id, id));
+}
+
+/*
+ * The booking built off the writer thread (booking_cmd_prepare) from the hold as a read
+ * snapshot had it. The writer takes it when the hold's stored record is still those bytes;
+ * otherwise (released, expired, booked meanwhile) it decides from the record it reads.
+ */
+struct booking_prep {
+	unsigned char *seen; /* the hold's record as read */
+	size_t seen_len;
+	cJSON *hold; /* its document, now booked */
+	enum hold_state state;
+	uint64_t expiry_ms;
+	struct inv_item items[HOLD_ITEMS_MAX];
+	int n;
+	unsigned char *booked; /* the hold's record once booked */
+	size_t booked_len;
+	char *ended; /* the HOLD_ENDED event */
+	cJSON *doc;  /* the booking, as stored */
+	char *text;
+};
+
+static void prep_free(struct booking_prep *p)
+{
+	if (p == NULL)
+		return;
+	free(p->seen);
+	cJSON_Delete(p->hold);
+	free(p->booked);
+	cJSON_free(p->ended);
+	cJSON_Delete(p->doc);
+	cJSON_free(p->text);
+	free(p);
+}
+
+void booking_cmd_prepare(struct booking_cmd *bc, struct store *s, MDB_txn *txn)
+{
+	MDB_val v;
+	if (txn == NULL || hold_raw(txn, s, bc->hold_id, &v) != RSD_OK)
+		return;
+	struct booking_prep *p = rsd_calloc(1, sizeof(*p));
+	p->seen = rsd_malloc(v.mv_size);
+	memcpy(p->seen, v.mv_data, v.mv_size);
+	p->seen_len = v.mv_size;
+	if (hold_decode_record(&v, &p->hold, &p->state, &p->expiry_ms) != RSD_OK ||
+	    p->state != HOLD_HELD || (p->n = hold_items(p->hold, p->items, HOLD_ITEMS_MAX)) < 0) {
+		prep_free(p);
+		return;
+	}
+	uint64_t now_ms = rsd_now_ms();
+	rsd_id_ordered("bk_", bc->booking_id, sizeof(bc->booking_id));
+	p->doc = new_booking(bc, p->hold, bc->booking_id, now_ms);
+	p->text = stamp(p->doc, now_ms);
+	set_string(p->hold, "booking_id", bc->booking_id);
+	p->booked = hold_record(p->hold, HOLD_BOOKED, p->expiry_ms, &p->booked_len);
+	cJSON *ev = hold_booked_event(bc->hold_id, bc->booking_id);
+	p->ended = json_print(ev);
+	cJSON_Delete(ev);
+	bc->prep = p;
+}
+
+/* booking_apply with bc->prep, the hold unchanged since it was read. */
+static int apply_prepared(struct writer_txn *wt, struct booking_cmd *bc, uint64_t now_ms)
+{
+	struct booking_prep *p = bc->prep;
+	struct rsd_fail f = {0};
+	int err = RSD_OK;
+	if (hold_access(wt->txn, wt->store, p->hold, &bc->who) != RSD_OK)
+		err = rsd_failf(&f, RSD_ENOTFOUND, "hold_id", "no hold with id '%.48s'",
+				bc->hold_id);
+	else
+		err = check_hold(p->state, p->expiry_ms, now_ms, &f);
+	if (err)
+		return idempotency_refuse(wt->txn, wt->store, &bc->idem, now_ms, &bc->out, err, &f,
+					  NULL);
+	bc->saga = bc->method == PAYMENT_HTTP;
+	if ((bc->method == PAYMENT_DESK && (err = inventory_move(wt->txn, wt->store, p->items, p->n,
+								 INV_CONFIRM, &bc->cmd.fail))) ||
+	    (err = store_expiry_del(wt->txn, wt->store, p->expiry_ms, EXPIRY_HOLD, bc->hold_id,
+				    strlen(bc->hold_id))) ||
+	    (err = hold_record_put(wt->txn, wt->store, bc->hold_id, p->booked, p->booked_len)) ||
+	    (err = writer_emit(wt, EVENT_HOLD_ENDED, p->ended, strlen(p->ended), NULL)) ||
+	    (err = put_booking(wt, bc->booking_id, p->text, strlen(p->text))) ||
+	    (bc->saga && (err = saga_mark(wt->txn, wt->store, bc->booking_id, true))) ||
+	    (bc->saga && (err = token_put(wt->txn, wt->store, bc->booking_id, bc->token))))
+		return err;
+	outcome_of(p->doc, p->text, &bc->out);
+	if (!bc->saga)
+		booking_count(COUNT_CONFIRMED);
+	if (bc->idem.present)
+		err = idempotency_put(wt->txn, wt->store, &bc->idem, now_ms,
+				      bc->saga ? NULL : &bc->out);
+	return err;
+}
+
+/* Whether the prepared booking still holds: the hold's record is the one it was made from. */
+static bool prepared_holds(struct writer_txn *wt, const struct booking_cmd *bc)
+{
+	MDB_val v;
+	return bc->prep && hold_raw(wt->txn, wt->store, bc->hold_id, &v) == RSD_OK &&
+	       v.mv_size == bc->prep->seen_len && memcmp(v.mv_data, bc->prep->seen, v.mv_size) == 0;
 }
 
 static int booking_apply(struct writer_txn *wt, struct command *cmd)
@@ -349,6 +463,8 @@ static int booking_apply(struct writer_txn *wt, struct command *cmd)
 				     &cmd->fail)) ||
 	    replay)
 		return err;
+	if (prepared_holds(wt, bc))
+		return apply_prepared(wt, bc, now_ms);
 	cJSON *hold = NULL;
 	enum hold_state state;
 	uint64_t expiry_ms;
@@ -404,6 +520,8 @@ void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem,
 
 void booking_cmd_release(struct booking_cmd *bc)
 {
+	prep_free(bc->prep);
+	bc->prep = NULL;
 	cJSON_Delete(bc->guest);
 	bc->guest = NULL;
 	outcome_release(&bc->out);

@@ -241,6 +241,9 @@ void booking_http_create(struct http_req *req)
 		return;
 	}
 	booking_cmd_init(bc, &idem, http_req_who(req));
+	struct store_reader *r = http_req_state(req);
+	booking_cmd_prepare(bc, r->store, store_reader_begin(r));
+	store_reader_end(r);
 	http_submit_durable(req, &bc->cmd, after_booking);
 }
 

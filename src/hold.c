@@ -165,7 +165,7 @@ void hold_request_release(struct hold_request *req)
 /* --- storage --- */
 
 /* The stored value of hold id (prefix and document); borrowed until txn ends. */
-static int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v)
+int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v)
 {
 	if (strlen(id) > ENTITY_ID_BYTES_MAX)
 		return RSD_ENOTFOUND;
@@ -176,46 +176,59 @@ static int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v)
 	return v->mv_size <= PREFIX_BYTES ? RSD_EIO : RSD_OK;
 }
 
+int hold_decode_record(const MDB_val *v, cJSON **doc, enum hold_state *state, uint64_t *expiry_ms)
+{
+	const unsigned char *p = v->mv_data;
+	*expiry_ms = rsd_get_be64(p);
+	*state = (enum hold_state)p[8];
+	if (doc && !(*doc = cJSON_ParseWithLength((const char *)p + PREFIX_BYTES,
+						  v->mv_size - PREFIX_BYTES)))
+		return RSD_EIO;
+	return RSD_OK;
+}
+
 int hold_load(MDB_txn *txn, struct store *s, const char *id, cJSON **doc, enum hold_state *state,
 	      uint64_t *expiry_ms)
 {
 	MDB_val v;
 	int err = hold_raw(txn, s, id, &v);
-	if (err)
-		return err;
-	const unsigned char *p = v.mv_data;
-	*expiry_ms = rsd_get_be64(p);
-	*state = (enum hold_state)p[8];
-	if (doc && !(*doc = cJSON_ParseWithLength((const char *)p + PREFIX_BYTES,
-						  v.mv_size - PREFIX_BYTES)))
-		return RSD_EIO;
-	return RSD_OK;
+	return err ? err : hold_decode_record(&v, doc, state, expiry_ms);
 }
 
-static int record_put(MDB_txn *txn, struct store *s, const char *id, const void *rec, size_t len)
+int hold_record_put(MDB_txn *txn, struct store *s, const char *id, const void *rec, size_t len)
 {
 	MDB_val k = {.mv_size = strlen(id), .mv_data = (void *)id};
 	MDB_val v = {.mv_size = len, .mv_data = (void *)rec};
 	return store_err(mdb_put(txn, s->holds, &k, &v, 0));
 }
 
-int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms,
-	       char **text_out)
+unsigned char *hold_record(cJSON *doc, enum hold_state state, uint64_t expiry_ms, size_t *len)
 {
 	cJSON_ReplaceItemInObject(doc, "state", cJSON_CreateString(hold_state_name(state)));
 	cJSON *version = cJSON_GetObjectItem(doc, "version");
 	cJSON_SetNumberValue(version, version->valuedouble + 1);
 	char *text = json_print(doc);
-	size_t len = strlen(text);
-	unsigned char *buf = rsd_malloc(PREFIX_BYTES + len);
+	size_t n = strlen(text);
+	unsigned char *buf = rsd_malloc(PREFIX_BYTES + n);
 	rsd_put_be64(buf, expiry_ms);
 	buf[8] = (unsigned char)state;
-	memcpy(buf + PREFIX_BYTES, text, len);
-	if (text_out)
-		*text_out = text;
-	else
-		cJSON_free(text);
-	int err = record_put(txn, s, json_get_string(doc, "id"), buf, PREFIX_BYTES + len);
+	memcpy(buf + PREFIX_BYTES, text, n);
+	cJSON_free(text);
+	*len = PREFIX_BYTES + n;
+	return buf;
+}
+
+const char *hold_record_json(const unsigned char *rec, size_t len, size_t *json_len)
+{
+	*json_len = len - PREFIX_BYTES;
+	return (const char *)rec + PREFIX_BYTES;
+}
+
+int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms)
+{
+	size_t len;
+	unsigned char *buf = hold_record(doc, state, expiry_ms, &len);
+	int err = hold_record_put(txn, s, json_get_string(doc, "id"), buf, len);
 	free(buf);
 	return err;
 }
@@ -330,7 +343,7 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 		return err;
 	const char *text = (const char *)hc->record + PREFIX_BYTES;
 	size_t len = hc->record_len - PREFIX_BYTES;
-	if ((err = record_put(wt->txn, wt->store, hc->id, hc->record, hc->record_len)) ||
+	if ((err = hold_record_put(wt->txn, wt->store, hc->id, hc->record, hc->record_len)) ||
 	    (err = store_expiry_add(wt->txn, wt->store, hc->expiry_ms, EXPIRY_HOLD, hc->id,
 				    strlen(hc->id))))
 		return err;
@@ -351,16 +364,8 @@ static void hold_prepare(struct hold_cmd *hc)
 	rsd_id_ordered("ho_", hc->id, sizeof(hc->id));
 	hc->expiry_ms = now_ms + hc->ttl_ms;
 	cJSON *doc = hold_doc(hc, hc->id, now_ms, hc->expiry_ms, hc->idem.principal);
-	cJSON_SetNumberValue(cJSON_GetObjectItem(doc, "version"), 1); /* as hold_store makes it */
-	char *text = json_print(doc);
+	hc->record = hold_record(doc, HOLD_HELD, hc->expiry_ms, &hc->record_len);
 	cJSON_Delete(doc);
-	size_t len = strlen(text);
-	hc->record = rsd_malloc(PREFIX_BYTES + len);
-	rsd_put_be64(hc->record, hc->expiry_ms);
-	hc->record[8] = (unsigned char)HOLD_HELD;
-	memcpy(hc->record + PREFIX_BYTES, text, len);
-	hc->record_len = PREFIX_BYTES + len;
-	cJSON_free(text);
 }
 
 void hold_cmd_init(struct hold_cmd *hc, struct hold_request *req, const struct idem_key *idem,
@@ -399,7 +404,7 @@ static int end_hold(struct writer_txn *wt, cJSON *doc, uint64_t expiry_ms, enum 
 	int err;
 	if ((err = inventory_move(wt->txn, wt->store, items, n, INV_RELEASE_HELD, f)) ||
 	    (err = store_expiry_del(wt->txn, wt->store, expiry_ms, EXPIRY_HOLD, id, strlen(id))) ||
-	    (err = hold_store(wt->txn, wt->store, doc, to, expiry_ms, NULL)))
+	    (err = hold_store(wt->txn, wt->store, doc, to, expiry_ms)))
 		return err;
 	cJSON *ev = cJSON_CreateObject();
 	cJSON_AddStringToObject(ev, "id", id);

@@ -309,16 +309,31 @@ static struct sweep_cmd sweep_run(struct fixture *fx, uint64_t now_ms)
 
 /* --- bookings --- */
 
+/* Set by setup_prepared: book_run prepares each booking from a read snapshot first, as
+ * POST /v1/bookings does, so the booking tests run through both of booking_apply's paths. */
+static bool prepare_bookings;
+
+static void booking_cmd_for(struct fixture *fx, struct booking_cmd *bc, const char *hold_id,
+			    enum payment_method method, const struct idem_key *ik, bool prepare)
+{
+	memset(bc, 0, sizeof(*bc));
+	snprintf(bc->hold_id, sizeof(bc->hold_id), "%s", hold_id);
+	bc->method = method;
+	if (method == PAYMENT_HTTP)
+		snprintf(bc->token, sizeof(bc->token), "tok_visa");
+	booking_cmd_init(bc, ik, &ALICE);
+	if (prepare) {
+		MDB_txn *txn = rd(fx);
+		booking_cmd_prepare(bc, &fx->store, txn);
+		mdb_txn_abort(txn);
+	}
+}
+
 static int book_run(struct fixture *fx, const char *hold_id, enum payment_method method,
 		    const struct idem_key *ik, struct outcome *out, char *booking_id)
 {
 	struct booking_cmd bc;
-	memset(&bc, 0, sizeof(bc));
-	snprintf(bc.hold_id, sizeof(bc.hold_id), "%s", hold_id);
-	bc.method = method;
-	if (method == PAYMENT_HTTP)
-		snprintf(bc.token, sizeof(bc.token), "tok_visa");
-	booking_cmd_init(&bc, ik, &ALICE);
+	booking_cmd_for(fx, &bc, hold_id, method, ik, prepare_bookings);
 	int err = writer_run(fx->writer, &bc.cmd);
 	if (booking_id)
 		snprintf(booking_id, ENTITY_ID_BYTES_MAX + 1, "%s", bc.booking_id);
@@ -508,9 +523,16 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup_prepared(void **state)
+{
+	prepare_bookings = true;
+	return setup(state);
+}
+
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
+	prepare_bookings = false;
 	writer_free(fx->writer);
 	store_close(&fx->store);
 	tmpdir_remove(fx->dir);
@@ -761,6 +783,46 @@ static void test_booking_desk(void **state)
 	outcome_release(&o);
 	assert_int_equal(release_run(fx, hold_id, NULL), RSD_ECONFLICT);
 	assert_ledger(fx);
+}
+
+/* A booking prepared from a hold that then changed is decided on the hold as the writer
+ * reads it: released, or booked by another request meanwhile. */
+static void test_prepared_booking_of_a_changed_hold(void **state)
+{
+	struct fixture *fx = *state;
+	char a[ENTITY_ID_BYTES_MAX + 1], b[ENTITY_ID_BYTES_MAX + 1];
+	hold_ok(fx, room_and_spa, 2, TTL_MS, a);
+	struct booking_cmd gone, first, second;
+	booking_cmd_for(fx, &gone, a, PAYMENT_DESK, &no_key, true);
+	assert_non_null(gone.prep);
+	assert_int_equal(release_run(fx, a, NULL), RSD_OK);
+	assert_int_equal(writer_run(fx->writer, &gone.cmd), RSD_OK);
+	assert_int_equal(gone.out.err, RSD_ECONFLICT);
+	assert_non_null(strstr(gone.out.fail.detail, "released"));
+
+	hold_ok(fx, room_and_spa, 2, TTL_MS, b);
+	booking_cmd_for(fx, &first, b, PAYMENT_DESK, &no_key, true);
+	booking_cmd_for(fx, &second, b, PAYMENT_DESK, &no_key, true);
+	assert_int_equal(writer_run(fx->writer, &first.cmd), RSD_OK);
+	assert_int_equal(first.out.status, 201);
+	assert_int_equal(writer_run(fx->writer, &second.cmd), RSD_OK);
+	assert_int_equal(second.out.err, RSD_ECONFLICT);
+	assert_non_null(strstr(second.out.fail.detail, "booked"));
+	/* One sale; the refused commands' prepared bookings were never stored. */
+	assert_int_equal(counter(fx, ROOM, fx->t).sold, 1);
+	assert_int_equal(counter(fx, ROOM, fx->t).held, 0);
+	assert_int_equal(counter(fx, SPA, fx->t + 1).sold, 2);
+	MDB_txn *txn = rd(fx);
+	cJSON *doc = NULL;
+	assert_int_equal(booking_load(txn, &fx->store, gone.booking_id, &doc), RSD_ENOTFOUND);
+	assert_int_equal(booking_load(txn, &fx->store, second.booking_id, &doc), RSD_ENOTFOUND);
+	assert_int_equal(booking_load(txn, &fx->store, first.booking_id, &doc), RSD_OK);
+	mdb_txn_abort(txn);
+	assert_string_equal(json_get_string(doc, "hold_id"), b);
+	cJSON_Delete(doc);
+	booking_cmd_release(&gone);
+	booking_cmd_release(&first);
+	booking_cmd_release(&second);
 }
 
 static void test_booking_refused_holds(void **state)
@@ -1520,6 +1582,10 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define P(fn)                                                                                      \
+	{                                                                                          \
+#fn " (prepared)", fn, setup_prepared, teardown, NULL                              \
+	}
 	const struct CMUnitTest tests[] = {
 		T(test_hold_take_and_release),
 		T(test_hold_refused_is_an_outcome),
@@ -1542,7 +1608,24 @@ int main(int argc, char **argv)
 		T(test_saga_gave_up_then_late_authorization),
 		T(test_saga_step_on_missing_booking),
 		T(test_saga_duplicate_authorized),
+		T(test_prepared_booking_of_a_changed_hold),
+		P(test_booking_desk),
+		P(test_booking_refused_holds),
+		P(test_idempotent_booking),
+		P(test_idempotent_action),
+		P(test_cancel_fee),
+		P(test_check_in_window_and_check_out),
+		P(test_no_show_keeps_first_night),
+		P(test_change_dates),
+		P(test_saga_authorized),
+		P(test_saga_captured_then_cancelled),
+		P(test_saga_cancel_before_capture),
+		P(test_saga_declined),
+		P(test_saga_gave_up_then_late_authorization),
+		P(test_saga_step_on_missing_booking),
+		P(test_saga_duplicate_authorized),
 	};
 #undef T
+#undef P
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
