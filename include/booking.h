@@ -47,7 +47,7 @@ struct booking_cmd {
 	struct idem_key idem;
 	struct principal who;			  /* must be allowed the hold (hold_access) */
 	struct outcome out;			  /* 201 confirmed, 202 pending, or a refusal */
-	char booking_id[ENTITY_ID_BYTES_MAX + 1]; /* out (set early by prepare) */
+	char booking_id[ENTITY_ID_BYTES_MAX + 1]; /* out */
 	bool saga;				  /* out: the payment saga must run */
 	struct booking_prep *prep;		  /* booking_cmd_prepare's, or NULL (owned) */
 };
@@ -61,6 +61,8 @@ void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem,
  * (a read snapshot; NULL: skip) has it, so the writer only checks the hold is unchanged
  * and stores what was built. Nothing changes if the hold is missing or not held. */
 void booking_cmd_prepare(struct booking_cmd *bc, struct store *s, MDB_txn *txn);
+/* The id the prepared booking will have if the writer takes it; NULL: nothing prepared. */
+const char *booking_cmd_prepared_id(const struct booking_cmd *bc);
 void booking_cmd_release(struct booking_cmd *bc);
 
 enum booking_action {

@@ -70,7 +70,7 @@ struct hold_cmd {
 	/* The hold it would create, built by hold_cmd_init off the writer thread (its id, and
 	 * times from then): the writer only stores it once the units are taken. */
 	char id[ENTITY_ID_BYTES_MAX + 1];
-	uint64_t expiry_ms;
+	uint64_t prepared_ms, expiry_ms;
 	unsigned char *record; /* as stored: expiry, state, document (owned) */
 	size_t record_len;
 };

@@ -358,7 +358,8 @@ static int take_over_hold(struct writer_txn *wt, const struct booking_cmd *bc, c
  * otherwise (released, expired, booked meanwhile) it decides from the record it reads.
  */
 struct booking_prep {
-	unsigned char *seen; /* the hold's record as read */
+	char id[ENTITY_ID_BYTES_MAX + 1]; /* the booking's */
+	unsigned char *seen;		  /* the hold's record as read */
 	size_t seen_len;
 	cJSON *hold; /* its document, now booked */
 	enum hold_state state;
@@ -400,12 +401,12 @@ void booking_cmd_prepare(struct booking_cmd *bc, struct store *s, MDB_txn *txn)
 		return;
 	}
 	uint64_t now_ms = rsd_now_ms();
-	rsd_id_ordered("bk_", bc->booking_id, sizeof(bc->booking_id));
-	p->doc = new_booking(bc, p->hold, bc->booking_id, now_ms);
+	rsd_id_ordered("bk_", p->id, sizeof(p->id));
+	p->doc = new_booking(bc, p->hold, p->id, now_ms);
 	p->text = stamp(p->doc, now_ms);
-	set_string(p->hold, "booking_id", bc->booking_id);
+	set_string(p->hold, "booking_id", p->id);
 	p->booked = hold_record(p->hold, HOLD_BOOKED, p->expiry_ms, &p->booked_len);
-	cJSON *ev = hold_booked_event(bc->hold_id, bc->booking_id);
+	cJSON *ev = hold_booked_event(bc->hold_id, p->id);
 	p->ended = json_print(ev);
 	cJSON_Delete(ev);
 	bc->prep = p;
@@ -425,6 +426,7 @@ static int apply_prepared(struct writer_txn *wt, struct booking_cmd *bc, uint64_
 	if (err)
 		return idempotency_refuse(wt->txn, wt->store, &bc->idem, now_ms, &bc->out, err, &f,
 					  NULL);
+	memcpy(bc->booking_id, p->id, sizeof(bc->booking_id));
 	bc->saga = bc->method == PAYMENT_HTTP;
 	if ((bc->method == PAYMENT_DESK && (err = inventory_move(wt->txn, wt->store, p->items, p->n,
 								 INV_CONFIRM, &bc->cmd.fail))) ||
@@ -509,9 +511,15 @@ out:
 	return err;
 }
 
+const char *booking_cmd_prepared_id(const struct booking_cmd *bc)
+{
+	return bc->prep ? bc->prep->id : NULL;
+}
+
 void booking_cmd_init(struct booking_cmd *bc, const struct idem_key *idem,
 		      const struct principal *who)
 {
+	bc->prep = NULL;
 	bc->cmd.apply = booking_apply;
 	bc->idem = *idem;
 	snprintf(bc->idem.principal, sizeof(bc->idem.principal), "%s", who->sub);

@@ -315,6 +315,12 @@ static cJSON *hold_doc(const struct hold_cmd *hc, const char *id, uint64_t now_m
 	return d;
 }
 
+static void hold_prepare(struct hold_cmd *hc);
+
+/* A hold built longer ago than this (a long wait in the writer's queue) is built again at
+ * commit time, so that its TTL counts from when its units are taken. */
+#define HOLD_PREPARED_FRESH_MS 1000
+
 static int hold_apply(struct writer_txn *wt, struct command *cmd)
 {
 	struct hold_cmd *hc = (struct hold_cmd *)cmd;
@@ -341,8 +347,12 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 	}
 	if (err)
 		return err;
-	const char *text = (const char *)hc->record + PREFIX_BYTES;
-	size_t len = hc->record_len - PREFIX_BYTES;
+	if (now_ms > hc->prepared_ms + HOLD_PREPARED_FRESH_MS) {
+		free(hc->record);
+		hold_prepare(hc);
+	}
+	size_t len;
+	const char *text = hold_record_json(hc->record, hc->record_len, &len);
 	if ((err = hold_record_put(wt->txn, wt->store, hc->id, hc->record, hc->record_len)) ||
 	    (err = store_expiry_add(wt->txn, wt->store, hc->expiry_ms, EXPIRY_HOLD, hc->id,
 				    strlen(hc->id))))
@@ -361,6 +371,7 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 static void hold_prepare(struct hold_cmd *hc)
 {
 	uint64_t now_ms = rsd_now_ms();
+	hc->prepared_ms = now_ms;
 	rsd_id_ordered("ho_", hc->id, sizeof(hc->id));
 	hc->expiry_ms = now_ms + hc->ttl_ms;
 	cJSON *doc = hold_doc(hc, hc->id, now_ms, hc->expiry_ms, hc->idem.principal);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "booking.h"
@@ -334,7 +335,16 @@ static int book_run(struct fixture *fx, const char *hold_id, enum payment_method
 {
 	struct booking_cmd bc;
 	booking_cmd_for(fx, &bc, hold_id, method, ik, prepare_bookings);
+	char prepared[ENTITY_ID_BYTES_MAX + 1] = "";
+	if (booking_cmd_prepared_id(&bc))
+		snprintf(prepared, sizeof(prepared), "%s", booking_cmd_prepared_id(&bc));
 	int err = writer_run(fx->writer, &bc.cmd);
+	/* A booking made from a prepared hold is the prepared one (the fallback makes another
+	 * id), and no answer but a booking carries an id. */
+	if (!err && bc.out.err == RSD_OK && prepared[0] && !ik->present)
+		assert_string_equal(bc.booking_id, prepared);
+	if (!err && bc.out.err != RSD_OK)
+		assert_string_equal(bc.booking_id, "");
 	if (booking_id)
 		snprintf(booking_id, ENTITY_ID_BYTES_MAX + 1, "%s", bc.booking_id);
 	if (out) {
@@ -606,6 +616,33 @@ static void test_hold_take_and_release(void **state)
 	assert_int_equal(st1.holds_released - st0.holds_released, 1);
 }
 
+/* A hold built long before the writer took it (a long queue) is built again there, so its
+ * time to live counts from when its units were taken. */
+static void test_hold_prepared_long_ago_is_built_again(void **state)
+{
+	struct fixture *fx = *state;
+	struct hold_request req = request(fx, room_and_spa, 2);
+	struct hold_cmd hc;
+	hold_cmd_init(&hc, &req, &no_key, PRINCIPAL, TTL_MS);
+	hc.today = fx->today;
+	char stale[ENTITY_ID_BYTES_MAX + 1];
+	snprintf(stale, sizeof(stale), "%s", hc.id);
+	uint64_t stale_expiry = hc.expiry_ms;
+	hc.prepared_ms -= 10 * 60 * 1000; /* as if it had waited ten minutes in the queue */
+	nanosleep(&(struct timespec){.tv_nsec = 2 * 1000000L}, NULL);
+	assert_int_equal(writer_run(fx->writer, &hc.cmd), RSD_OK);
+	assert_int_equal(hc.out.status, 201);
+	assert_string_not_equal(hc.id, stale);
+	assert_true(hc.expiry_ms > stale_expiry);
+	assert_int_equal(hold_state_of(fx, hc.id, NULL), HOLD_HELD);
+	MDB_txn *txn = rd(fx);
+	enum hold_state st;
+	uint64_t expiry;
+	assert_int_equal(hold_load(txn, &fx->store, stale, NULL, &st, &expiry), RSD_ENOTFOUND);
+	mdb_txn_abort(txn);
+	hold_cmd_release(&hc);
+}
+
 static void test_hold_refused_is_an_outcome(void **state)
 {
 	struct fixture *fx = *state;
@@ -803,8 +840,11 @@ static void test_prepared_booking_of_a_changed_hold(void **state)
 	hold_ok(fx, room_and_spa, 2, TTL_MS, b);
 	booking_cmd_for(fx, &first, b, PAYMENT_DESK, &no_key, true);
 	booking_cmd_for(fx, &second, b, PAYMENT_DESK, &no_key, true);
+	char want[ENTITY_ID_BYTES_MAX + 1];
+	snprintf(want, sizeof(want), "%s", booking_cmd_prepared_id(&first));
 	assert_int_equal(writer_run(fx->writer, &first.cmd), RSD_OK);
 	assert_int_equal(first.out.status, 201);
+	assert_string_equal(first.booking_id, want); /* the prepared booking, not a rebuilt one */
 	assert_int_equal(writer_run(fx->writer, &second.cmd), RSD_OK);
 	assert_int_equal(second.out.err, RSD_ECONFLICT);
 	assert_non_null(strstr(second.out.fail.detail, "booked"));
@@ -814,8 +854,12 @@ static void test_prepared_booking_of_a_changed_hold(void **state)
 	assert_int_equal(counter(fx, SPA, fx->t + 1).sold, 2);
 	MDB_txn *txn = rd(fx);
 	cJSON *doc = NULL;
-	assert_int_equal(booking_load(txn, &fx->store, gone.booking_id, &doc), RSD_ENOTFOUND);
-	assert_int_equal(booking_load(txn, &fx->store, second.booking_id, &doc), RSD_ENOTFOUND);
+	assert_string_equal(gone.booking_id, "");
+	assert_string_equal(second.booking_id, "");
+	assert_int_equal(booking_load(txn, &fx->store, booking_cmd_prepared_id(&gone), &doc),
+			 RSD_ENOTFOUND);
+	assert_int_equal(booking_load(txn, &fx->store, booking_cmd_prepared_id(&second), &doc),
+			 RSD_ENOTFOUND);
 	assert_int_equal(booking_load(txn, &fx->store, first.booking_id, &doc), RSD_OK);
 	mdb_txn_abort(txn);
 	assert_string_equal(json_get_string(doc, "hold_id"), b);
@@ -1588,6 +1632,7 @@ int main(int argc, char **argv)
 	}
 	const struct CMUnitTest tests[] = {
 		T(test_hold_take_and_release),
+		T(test_hold_prepared_long_ago_is_built_again),
 		T(test_hold_refused_is_an_outcome),
 		T(test_hold_refused_before_the_writer),
 		T(test_sweep_expires_holds),
