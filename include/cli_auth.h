@@ -15,8 +15,8 @@
 /*
  * argv[0] is "add", "passwd", "role" or "disable", argv[1] the user name; opts holds
  * --role, --resort, --all-resorts and --password-stdin already taken out of the command
- * line. Returns the exit
- * status (0, 1 for a failure, 2 for bad usage) after printing one line.
+ * line. Returns the exit status (0, 1 for a failure, 2 for bad usage) after printing one
+ * line.
  */
 struct cli_user_opts {
 	const char *role;

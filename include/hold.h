@@ -124,8 +124,6 @@ int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state,
 unsigned char *hold_record(cJSON *doc, enum hold_state state, uint64_t expiry_ms, size_t *len);
 /* Stores a record made by hold_record under id. Writer thread. */
 int hold_record_put(MDB_txn *txn, struct store *s, const char *id, const void *rec, size_t len);
-/* A record's JSON document (inside rec). */
-const char *hold_record_json(const unsigned char *rec, size_t len, size_t *json_len);
 /* Hold id's stored record, borrowed until txn ends. Errors: RSD_ENOTFOUND, RSD_EIO. */
 int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v);
 /* hold_load of a record hold_raw found. */

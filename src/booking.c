@@ -163,9 +163,7 @@ int booking_token(MDB_txn *txn, struct store *s, const char *id, char *out, size
 	return RSD_OK;
 }
 
-/* Bumps version and updated_at, stores the booking and emits it as an event. */
-/* *text (may be NULL) receives the document as stored, for the caller's reply (cJSON_free):
- * a booking is printed once per transition. */
+/* Bumps doc's version and updated_at; returns it printed (cJSON_free). */
 static char *stamp(cJSON *doc, uint64_t now_ms)
 {
 	char now[32];
@@ -184,6 +182,9 @@ static int put_booking(struct writer_txn *wt, const char *id, const char *text, 
 	return err ? err : writer_emit(wt, EVENT_BOOKING_CHANGED, text, len, NULL);
 }
 
+/* Stamps the booking, stores it and emits it as an event. *text (may be NULL) receives the
+ * document as stored, for the caller's reply (cJSON_free): a booking is printed once per
+ * transition. */
 static int save(struct writer_txn *wt, cJSON *doc, uint64_t now_ms, char **text_out)
 {
 	char *text = stamp(doc, now_ms);
@@ -361,8 +362,7 @@ struct booking_prep {
 	char id[ENTITY_ID_BYTES_MAX + 1]; /* the booking's */
 	unsigned char *seen;		  /* the hold's record as read */
 	size_t seen_len;
-	cJSON *hold; /* its document, now booked */
-	enum hold_state state;
+	cJSON *hold; /* its document, now booked (it was held when read) */
 	uint64_t expiry_ms;
 	struct inv_item items[HOLD_ITEMS_MAX];
 	int n;
@@ -395,8 +395,9 @@ void booking_cmd_prepare(struct booking_cmd *bc, struct store *s, MDB_txn *txn)
 	p->seen = rsd_malloc(v.mv_size);
 	memcpy(p->seen, v.mv_data, v.mv_size);
 	p->seen_len = v.mv_size;
-	if (hold_decode_record(&v, &p->hold, &p->state, &p->expiry_ms) != RSD_OK ||
-	    p->state != HOLD_HELD || (p->n = hold_items(p->hold, p->items, HOLD_ITEMS_MAX)) < 0) {
+	enum hold_state state;
+	if (hold_decode_record(&v, &p->hold, &state, &p->expiry_ms) != RSD_OK ||
+	    state != HOLD_HELD || (p->n = hold_items(p->hold, p->items, HOLD_ITEMS_MAX)) < 0) {
 		prep_free(p);
 		return;
 	}
@@ -422,7 +423,7 @@ static int apply_prepared(struct writer_txn *wt, struct booking_cmd *bc, uint64_
 		err = rsd_failf(&f, RSD_ENOTFOUND, "hold_id", "no hold with id '%.48s'",
 				bc->hold_id);
 	else
-		err = check_hold(p->state, p->expiry_ms, now_ms, &f);
+		err = check_hold(HOLD_HELD, p->expiry_ms, now_ms, &f); /* the bytes say held */
 	if (err)
 		return idempotency_refuse(wt->txn, wt->store, &bc->idem, now_ms, &bc->out, err, &f,
 					  NULL);

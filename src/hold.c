@@ -176,13 +176,21 @@ int hold_raw(MDB_txn *txn, struct store *s, const char *id, MDB_val *v)
 	return v->mv_size <= PREFIX_BYTES ? RSD_EIO : RSD_OK;
 }
 
+/* A record's JSON document (inside rec): the one place that knows the prefix's size. */
+static const char *record_json(const void *rec, size_t len, size_t *json_len)
+{
+	*json_len = len - PREFIX_BYTES;
+	return (const char *)rec + PREFIX_BYTES;
+}
+
 int hold_decode_record(const MDB_val *v, cJSON **doc, enum hold_state *state, uint64_t *expiry_ms)
 {
 	const unsigned char *p = v->mv_data;
 	*expiry_ms = rsd_get_be64(p);
 	*state = (enum hold_state)p[8];
-	if (doc && !(*doc = cJSON_ParseWithLength((const char *)p + PREFIX_BYTES,
-						  v->mv_size - PREFIX_BYTES)))
+	size_t len;
+	const char *json = record_json(v->mv_data, v->mv_size, &len);
+	if (doc && !(*doc = cJSON_ParseWithLength(json, len)))
 		return RSD_EIO;
 	return RSD_OK;
 }
@@ -218,12 +226,6 @@ unsigned char *hold_record(cJSON *doc, enum hold_state state, uint64_t expiry_ms
 	return buf;
 }
 
-const char *hold_record_json(const unsigned char *rec, size_t len, size_t *json_len)
-{
-	*json_len = len - PREFIX_BYTES;
-	return (const char *)rec + PREFIX_BYTES;
-}
-
 int hold_store(MDB_txn *txn, struct store *s, cJSON *doc, enum hold_state state, uint64_t expiry_ms)
 {
 	size_t len;
@@ -239,8 +241,8 @@ int hold_get(MDB_txn *txn, struct store *s, const char *id, char **json, size_t 
 	int err = hold_raw(txn, s, id, &v);
 	if (err)
 		return err;
-	*len = v.mv_size - PREFIX_BYTES;
-	*json = rsd_strndup((const char *)v.mv_data + PREFIX_BYTES, *len);
+	const char *text = record_json(v.mv_data, v.mv_size, len);
+	*json = rsd_strndup(text, *len);
 	return RSD_OK;
 }
 
@@ -352,7 +354,7 @@ static int hold_apply(struct writer_txn *wt, struct command *cmd)
 		hold_prepare(hc);
 	}
 	size_t len;
-	const char *text = hold_record_json(hc->record, hc->record_len, &len);
+	const char *text = record_json(hc->record, hc->record_len, &len);
 	if ((err = hold_record_put(wt->txn, wt->store, hc->id, hc->record, hc->record_len)) ||
 	    (err = store_expiry_add(wt->txn, wt->store, hc->expiry_ms, EXPIRY_HOLD, hc->id,
 				    strlen(hc->id))))
