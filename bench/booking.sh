@@ -254,7 +254,8 @@ R_HH=$(ratio "$H_H" "$P_H")
 	echo "Load average (1, 5, 15 min) before: $LOAD0, after: $LOAD1 (other work on the machine shows there);"
 	echo "$(($(date +%s) - T_START)) s in all."
 	echo
-	echo "- in-process: \`bench/booking_engine.c\`, hold_cmd + booking_cmd through writer_run from $CLIENTS threads, a"
+	echo "- in-process: \`bench/booking_engine.c\`, hold_cmd + booking_cmd through writer_submit from $CLIENTS clients"
+	echo "  driven by one thread per core (as the HTTP workers drive the writer: a wake per thread per batch), a"
 	echo "  fresh store each round, capacity 2e9 per night; no HTTP, no catalog read (the hold's price is given)."
 	echo "- HTTP: \`bench/booking_client.c\` (one epoll thread, $CLIENTS keep-alive connections) against \`resortd serve\`"
 	echo "  (default workers${RS_WORKERS:+ = $RS_WORKERS}, log level info to a file), signed in as a local admin (each request"
