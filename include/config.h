@@ -57,6 +57,7 @@ struct config {
 	char oidc_role_map[1024]; /* "group=role,group=role" */
 	int oidc_leeway_s;
 	int oidc_probe_s;
+	int oidc_recheck_s;
 	/* Where each key's value came from, indexed like the key table: for error messages. */
 	char origin[CONFIG_KEYS_MAX][CONFIG_ORIGIN_BYTES_MAX];
 };

@@ -121,4 +121,8 @@
 #define PASSWORD_JOBS_MAX	 64  /* password checks queued for the hashing thread */
 #define LOGIN_STATE_TTL_S	 600 /* an OpenID login must come back within this */
 
+/* The IdP checked again (idp_recheck.h). */
+#define IDP_REFRESH_TOKEN_BYTES_MAX 4096 /* longer IdP refresh tokens are not kept */
+#define IDP_RECHECK_BATCH	    64	 /* SSO sessions asked about per round at most */
+
 #endif

@@ -61,11 +61,20 @@ int oidc_auth_url(struct oidc *o, const char *state, const char *nonce, const ch
 
 /* Exchanges code (with the PKCE verifier) for tokens and validates the id_token against
  * nonce: signature by a key of the IdP's JWKS with its own algorithm, iss, aud, azp, exp,
- * iat and nonce. *claims: the id_token's claims (caller frees).
+ * iat and nonce. *claims: the id_token's claims (caller frees). *refresh_token: the IdP's
+ * refresh token (malloc'd) or NULL when it gave none (idp_recheck.h uses it).
  * Errors: RSD_EAUTH (the IdP refused the code, or the id_token does not hold),
  * RSD_EUPSTREAM (unreachable or nonsense). */
 int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const char *nonce,
-		  cJSON **claims, struct rsd_fail *f);
+		  cJSON **claims, char **refresh_token, struct rsd_fail *f);
+
+/* Asks the IdP whether a sign-in still holds: the refresh_token grant. *claims: a new
+ * id_token's verified claims, or NULL when the IdP sent none (the grant holds; nothing new
+ * is known). *next: the IdP's next refresh token (malloc'd), NULL when it keeps the old.
+ * Errors: RSD_EAUTH (invalid_grant: the IdP ended the grant, or its id_token does not
+ * hold), RSD_EUPSTREAM (unreachable, another refusal, resortd's credentials refused). */
+int oidc_refresh(struct oidc *o, const char *refresh_token, cJSON **claims, char **next,
+		 struct rsd_fail *f);
 
 /* --- anywhere --- */
 

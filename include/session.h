@@ -57,6 +57,9 @@ struct session_limits {
 /* Fills out with a fresh random session id or token (SESSION_*_BYTES + 1). */
 void session_new_id(char out[SESSION_ID_BYTES + 1]);
 void session_new_token(char out[SESSION_TOKEN_BYTES + 1]);
+/* A non-zero digest of who's role and resort: an access token made for who still speaks for
+ * the session while the session's mark is the same (the IdP can change both, idp_recheck.h). */
+uint32_t session_principal_mark(const struct principal *who);
 /* SHA-256 of text, the form in which refresh tokens and cookie secrets are stored. */
 void session_hash(const char *text, unsigned char out[32]);
 
@@ -70,6 +73,7 @@ void session_hash(const char *text, unsigned char out[32]);
 struct session_times {
 	uint64_t until_ms; /* when the session runs out of time (idle or absolute) */
 	uint64_t last_ms;  /* its login, last refresh or last touch: idle time counts from here */
+	uint32_t mark;	   /* session_principal_mark of its role and resort now; 0: unknown */
 };
 int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *cookie_secret,
 		  const struct session_limits *lim, uint64_t now_ms, struct principal *who,
@@ -80,6 +84,19 @@ int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *co
 int session_of_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[32],
 		       const struct session_limits *lim, uint64_t now_ms, struct principal *who,
 		       struct rsd_fail *f);
+
+/*
+ * SSO sessions whose IdP sign-in is due a check (idp_recheck.h): live sessions with an IdP
+ * refresh token (kept in a record of their own, 's' records stay small for the checks)
+ * last checked every_ms or more before now_ms. Fills up to max of out; returns how many, or
+ * -1 when the store cannot be read.
+ */
+struct session_idp_check {
+	struct principal who; /* as the session has it now */
+	char token[IDP_REFRESH_TOKEN_BYTES_MAX + 1];
+};
+int session_idp_due(MDB_txn *txn, struct store *s, const struct session_limits *lim,
+		    uint64_t now_ms, uint64_t every_ms, struct session_idp_check *out, int max);
 
 /* --- local staff --- */
 
@@ -108,6 +125,7 @@ enum session_op {
 	SESSION_USER_ADD,     /* a new local user (fails when the name is taken) */
 	SESSION_USER_UPDATE,  /* change fields of a local user (user_set); revokes its sessions */
 	SESSION_TOUCH,	      /* who.sid was used at now_ms: its idle time counts from then */
+	SESSION_IDP_CHECKED,  /* the IdP confirmed who.sid (idp_recheck.h); profile: new claims */
 };
 
 struct session_cmd {
@@ -127,8 +145,9 @@ struct session_cmd {
 	unsigned char cookie_hash[32];	    /* LOGIN: the browser cookie's secret */
 	char *access;			    /* LOGIN/REFRESH: signed access token (owned) */
 	cJSON *profile;			    /* LOGIN: profile event data or NULL (owned) */
-	struct user_rec rec;		    /* USER_ADD/UPDATE; after UPDATE, the record written */
-	unsigned user_set;		    /* USER_UPDATE: which of rec's fields (USER_SET_*) */
+	char *idp_token; /* LOGIN via oidc, IDP_CHECKED: the IdP's refresh token or NULL (owned) */
+	struct user_rec rec; /* USER_ADD/UPDATE; after UPDATE, the record written */
+	unsigned user_set;   /* USER_UPDATE: which of rec's fields (USER_SET_*) */
 	/* Outputs: */
 	bool reuse;	   /* REFRESH: an already used token: the family is now revoked */
 	bool replayed;	   /* REFRESH: within the grace period; access_out is the first answer */

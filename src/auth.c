@@ -521,6 +521,12 @@ int auth_bearer(struct auth *a, struct auth_cache *c, struct store_reader *r, co
 		store_reader_end(r);
 		if (err)
 			return err;
+		/* The token carries the role and resort it was made with; the IdP may have
+		 * changed them since (idp_recheck.h): the client must refresh for a new one. */
+		if (t.mark && t.mark != session_principal_mark(&slot->who))
+			return rsd_failf(f, RSD_EAUTH, "",
+					 "the session's role or resort has changed: refresh the "
+					 "token");
 		slot->checked_txnid = seen;
 		slot->live_until_ms = t.until_ms;
 	}

@@ -563,8 +563,9 @@ struct sso_job {
 	char verifier[OIDC_STATE_BYTES + 1], challenge[OIDC_STATE_BYTES + 1];
 	const char *return_to;
 	const char *code;
-	char *url;     /* login: where to send the browser (malloc'd) */
-	cJSON *claims; /* callback: the verified id_token's claims */
+	char *url;	 /* login: where to send the browser (malloc'd) */
+	cJSON *claims;	 /* callback: the verified id_token's claims */
+	char *idp_token; /* callback: the IdP's refresh token or NULL (malloc'd) */
 	int err;
 	struct rsd_fail fail;
 };
@@ -583,7 +584,8 @@ static void login_job(struct oidc *o, void *arg)
 static void callback_job(struct oidc *o, void *arg)
 {
 	struct sso_job *j = arg;
-	j->err = oidc_exchange(o, j->code, j->verifier, j->nonce, &j->claims, &j->fail);
+	j->err = oidc_exchange(o, j->code, j->verifier, j->nonce, &j->claims, &j->idp_token,
+			       &j->fail);
 }
 
 /* Hands j to the IdP threads with req parked until then runs. */
@@ -679,6 +681,8 @@ static void callback_ready(struct http_req *req, void *arg, bool woken)
 		j->err = oidc_principal(http_req_server(req)->oidc, j->claims, &lc->sc.who,
 					&lc->sc.profile, &j->fail);
 	cJSON_Delete(j->claims);
+	lc->sc.idp_token = j->idp_token; /* the session keeps it to ask the IdP again */
+	j->idp_token = NULL;
 	if (j->err) {
 		session_cmd_release(&lc->sc);
 		free(lc);

@@ -73,6 +73,7 @@ INT_PARSER(parse_session_max, session_max_s, 300, 31536000)
 INT_PARSER(parse_password_iterations, password_iterations, 1000, 10000000)
 INT_PARSER(parse_oidc_leeway, oidc_leeway_s, 0, 600)
 INT_PARSER(parse_oidc_probe, oidc_probe_s, 0, 3600)
+INT_PARSER(parse_oidc_recheck, oidc_recheck_s, 0, 86400)
 
 /* A string of printable ASCII without spaces or quotes (URLs, ids, secrets, lists). */
 static bool plain_string(const char *value, size_t cap, bool allow_space, char *why, size_t whylen)
@@ -295,6 +296,8 @@ static const struct config_key keys[] = {
 	 "IdP group to role: group=role,... (staff, manager, admin); others are guests"},
 	{"oidc_leeway_s", parse_oidc_leeway, "60", "clock skew allowed on IdP token times"},
 	{"oidc_probe_s", parse_oidc_probe, "30", "how often the IdP is probed (0: never)"},
+	{"oidc_recheck_s", parse_oidc_recheck, "900",
+	 "how often each SSO session's sign-in is checked again with the IdP (0: never)"},
 };
 #define KEYS_COUNT (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(KEYS_COUNT <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

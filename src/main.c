@@ -25,6 +25,7 @@
 #include "config.h"
 #include "eventlog.h"
 #include "http.h"
+#include "idp_recheck.h"
 #include "logger.h"
 #include "metrics.h"
 #include "projector.h"
@@ -483,8 +484,10 @@ static int cmd_serve(struct config *c, bool demo)
 		fprintf(stderr, "resortd: %s: %s\n", f.field, f.detail);
 		rc = 2;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		auth_http_start(&srv);
+		idp_recheck_start(&s.store, srv.writer, srv.oidc, srv.auth, c);
+	}
 	srv.metrics = metrics_new(c->workers > 0 ? c->workers : (int)sysconf(_SC_NPROCESSORS_ONLN));
 	bool saga_running = false;
 	if (rc == 0 && saga_start(&s.store, srv.writer, c, &f) != RSD_OK) {
@@ -506,6 +509,7 @@ static int cmd_serve(struct config *c, bool demo)
 		saga_quiesce(); /* calls in flight end while requests drain */
 		http_drain(SHUTDOWN_GRACE_MS);
 	}
+	idp_recheck_stop(); /* before the writer: its commands go through it */
 	if (saga_running)
 		saga_stop();	 /* its calls in flight end and their steps commit first */
 	writer_free(srv.writer); /* its last completions still reach the running loops */

@@ -485,57 +485,134 @@ static int add_client_assertion(struct oidc *o, const char *token_url, char *for
 	return RSD_OK;
 }
 
-int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const char *nonce,
-		  cJSON **claims, struct rsd_fail *f)
+/* POSTs form (grant_type and its parameters) to the IdP's token endpoint with resortd's
+ * client authentication; *doc: the answer's JSON (caller frees), *status its HTTP status.
+ * Errors: RSD_EUPSTREAM (unreachable, or the IdP refuses resortd's own credentials). */
+static int token_call(struct oidc *o, char *form, size_t cap, cJSON **doc, int *status,
+		      struct rsd_fail *f)
 {
-	*claims = NULL;
+	*doc = NULL;
 	int err = discover(o, f);
 	if (err)
 		return err;
-	char form[8192] = "", token_url[1024], basic[820] = "";
-	add_param(form, sizeof(form), "grant_type", "authorization_code");
-	add_param(form, sizeof(form), "code", code);
-	char back[640];
-	redirect_uri(o, back, sizeof(back));
-	add_param(form, sizeof(form), "redirect_uri", back);
-	add_param(form, sizeof(form), "code_verifier", verifier);
+	char token_url[1024], basic[820] = "";
 	pthread_mutex_lock(&o->mu);
 	snprintf(token_url, sizeof(token_url), "%s", o->token_endpoint);
 	pthread_mutex_unlock(&o->mu);
 	if (o->c->oidc_private_key_jwt)
-		err = add_client_assertion(o, token_url, form, sizeof(form), f);
+		err = add_client_assertion(o, token_url, form, cap, f);
 	else
 		basic_credentials(o, basic);
 	struct https_resp r;
 	if (err == RSD_OK)
 		err = https_call(o, "POST", token_url, form, basic[0] ? basic : NULL, &r, f);
 	OPENSSL_cleanse(basic, sizeof(basic));
+	OPENSSL_cleanse(form, cap);
 	if (err)
 		return err;
-	cJSON *doc = cJSON_ParseWithLength(r.body, r.len);
+	*doc = cJSON_ParseWithLength(r.body, r.len);
+	OPENSSL_cleanse(r.body, r.len);
 	free(r.body);
+	*status = r.status;
+	const char *why = json_get_string(*doc, "error");
+	if (r.status != 200 && why &&
+	    (strcmp(why, "invalid_client") == 0 || strcmp(why, "unauthorized_client") == 0)) {
+		rsd_failf(f, RSD_EUPSTREAM, "",
+			  "the IdP refuses resortd's client credentials (%s): check oidc_client_id "
+			  "and %s",
+			  why,
+			  o->c->oidc_private_key_jwt
+				  ? "that the IdP has resortd's keys (/.well-known/jwks.json)"
+				  : "oidc_client_secret");
+		cJSON_Delete(*doc);
+		*doc = NULL;
+		return RSD_EUPSTREAM;
+	}
+	return RSD_OK;
+}
+
+/* The refresh token of a token answer (malloc'd), or NULL when there is none usable. */
+static char *take_refresh_token(const cJSON *doc)
+{
+	const char *rt = json_get_string(doc, "refresh_token");
+	if (rt == NULL || rt[0] == '\0' || strlen(rt) > IDP_REFRESH_TOKEN_BYTES_MAX)
+		return NULL;
+	size_t n = strlen(rt) + 1;
+	char *copy = rsd_malloc(n);
+	memcpy(copy, rt, n);
+	return copy;
+}
+
+int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const char *nonce,
+		  cJSON **claims, char **refresh_token, struct rsd_fail *f)
+{
+	*claims = NULL;
+	*refresh_token = NULL;
+	char form[8192] = "";
+	add_param(form, sizeof(form), "grant_type", "authorization_code");
+	add_param(form, sizeof(form), "code", code);
+	char back[640];
+	redirect_uri(o, back, sizeof(back));
+	add_param(form, sizeof(form), "redirect_uri", back);
+	add_param(form, sizeof(form), "code_verifier", verifier);
+	cJSON *doc;
+	int status;
+	int err = token_call(o, form, sizeof(form), &doc, &status, f);
+	if (err)
+		return err;
 	const char *id_token = json_get_string(doc, "id_token");
-	if (r.status != 200 || id_token == NULL) {
+	if (status != 200 || id_token == NULL) {
 		const char *why = json_get_string(doc, "error");
-		bool ours = why && (strcmp(why, "invalid_client") == 0 ||
-				    strcmp(why, "unauthorized_client") == 0);
-		err = ours ? rsd_failf(f, RSD_EUPSTREAM, "",
-				       "the IdP refuses resortd's client credentials (%s): check "
-				       "oidc_client_id and %s",
-				       why,
-				       o->c->oidc_private_key_jwt
-					       ? "that the IdP has resortd's keys "
-						 "(/.well-known/jwks.json)"
-					       : "oidc_client_secret")
-		      : r.status >= 400 && r.status < 500
+		err = status >= 400 && status < 500
 			      ? rsd_failf(f, RSD_EAUTH, "", "the IdP refused the code: %.64s",
 					  why ? why : "no reason")
 			      : rsd_failf(f, RSD_EUPSTREAM, "",
-					  "the IdP's token endpoint answered %d", r.status);
+					  "the IdP's token endpoint answered %d", status);
 		cJSON_Delete(doc);
 		return err;
 	}
 	err = verify_id_token(o, id_token, nonce, claims, f);
+	if (err == RSD_OK)
+		*refresh_token = take_refresh_token(doc);
+	cJSON_Delete(doc);
+	return err;
+}
+
+int oidc_refresh(struct oidc *o, const char *refresh_token, cJSON **claims, char **next,
+		 struct rsd_fail *f)
+{
+	*claims = NULL;
+	*next = NULL;
+	char form[8192] = "";
+	add_param(form, sizeof(form), "grant_type", "refresh_token");
+	add_param(form, sizeof(form), "refresh_token", refresh_token);
+	cJSON *doc;
+	int status;
+	int err = token_call(o, form, sizeof(form), &doc, &status, f);
+	if (err)
+		return err;
+	const char *why = json_get_string(doc, "error");
+	if (status != 200) {
+		/* RFC 6749 5.2: invalid_grant is the IdP saying the grant is gone (revoked,
+		 * expired, the user disabled). Anything else may be passing. */
+		err = status == 400 && why && strcmp(why, "invalid_grant") == 0
+			      ? rsd_failf(f, RSD_EAUTH, "", "the IdP ended the grant: %.64s",
+					  json_get_string(doc, "error_description")
+						  ? json_get_string(doc, "error_description")
+						  : why)
+			      : rsd_failf(f, RSD_EUPSTREAM, "",
+					  "the IdP's token endpoint answered %d (%.64s)", status,
+					  why ? why : "no error code");
+		cJSON_Delete(doc);
+		return err;
+	}
+	const char *id_token = json_get_string(doc, "id_token");
+	/* OpenID Connect Core 12.2: an id_token may come back; without one the grant holding
+	 * is all we learn. A refreshed id_token carries no nonce to check. */
+	if (id_token)
+		err = verify_id_token(o, id_token, NULL, claims, f);
+	if (err == RSD_OK)
+		*next = take_refresh_token(doc);
 	cJSON_Delete(doc);
 	return err;
 }

@@ -28,6 +28,7 @@ struct session_hdr {
 	uint8_t version;
 	uint8_t revoked;
 	uint8_t role;
+	uint32_t mark; /* session_principal_mark of its role and resort; 0: not recorded */
 	uint64_t created_ms;
 	uint64_t last_ms; /* the login or the last refresh: idle time counts from here */
 	uint64_t gen;	  /* the current refresh token's generation */
@@ -85,6 +86,15 @@ void session_hash(const char *text, unsigned char out[32])
 	SHA256((const unsigned char *)text, strlen(text), out);
 }
 
+uint32_t session_principal_mark(const struct principal *who)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)who->role; /* FNV-1a */
+	h *= 16777619u;
+	for (const unsigned char *c = (const unsigned char *)who->resort; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h | 1; /* never 0, which old records have */
+}
+
 /* --- records --- */
 
 static void hdr_encode(const struct session_hdr *h, unsigned char *p)
@@ -93,6 +103,7 @@ static void hdr_encode(const struct session_hdr *h, unsigned char *p)
 	p[0] = h->version;
 	p[1] = h->revoked;
 	p[2] = h->role;
+	rsd_put_be32(p + 4, h->mark);
 	rsd_put_be64(p + 8, h->created_ms);
 	rsd_put_be64(p + 16, h->last_ms);
 	rsd_put_be64(p + 24, h->gen);
@@ -107,6 +118,7 @@ static int hdr_decode(const MDB_val *v, struct session_hdr *h)
 	h->version = p[0];
 	h->revoked = p[1];
 	h->role = p[2];
+	h->mark = rsd_get_be32(p + 4);
 	h->created_ms = rsd_get_be64(p + 8);
 	h->last_ms = rsd_get_be64(p + 16);
 	h->gen = rsd_get_be64(p + 24);
@@ -188,6 +200,7 @@ int session_check(MDB_txn *txn, struct store *s, const char *sid, const char *co
 		uint64_t max_end = h.created_ms + lim->max_ms, idle_end = h.last_ms + lim->idle_ms;
 		times->until_ms = max_end < idle_end ? max_end : idle_end;
 		times->last_ms = h.last_ms;
+		times->mark = h.mark;
 	}
 	return RSD_OK;
 }
@@ -278,6 +291,17 @@ static int user_put(MDB_txn *txn, struct store *s, const struct user_rec *u)
 
 /* --- commands --- */
 
+/* The JSON part of a session record. */
+static cJSON *session_json(const char *sub, const char *name, const char *resort, const char *via)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "sub", sub);
+	cJSON_AddStringToObject(j, "name", name);
+	cJSON_AddStringToObject(j, "resort", resort);
+	cJSON_AddStringToObject(j, "via", via);
+	return j;
+}
+
 static int put_session(MDB_txn *txn, struct store *s, const char *sid, const struct session_hdr *h,
 		       const char *json, size_t json_len)
 {
@@ -290,6 +314,124 @@ static int put_session(MDB_txn *txn, struct store *s, const char *sid, const str
 	hdr_encode(h, v.mv_data);
 	memcpy((unsigned char *)v.mv_data + SESSION_HDR_BYTES, json, json_len);
 	return RSD_OK;
+}
+
+/* --- the IdP's part of an SSO session: 'i' sid -> checked_ms (8 bytes), IdP refresh token --- */
+
+static MDB_val idp_key(char *buf, const char *sid)
+{
+	MDB_val k = session_key(buf, sid);
+	buf[0] = 'i';
+	return k;
+}
+
+static int idp_put(MDB_txn *txn, struct store *s, const char *sid, uint64_t checked_ms,
+		   const char *token)
+{
+	char kb[SESSION_ID_BYTES + 2];
+	MDB_val k = idp_key(kb, sid);
+	size_t n = strlen(token);
+	MDB_val v = {.mv_size = 8 + n};
+	int rc = mdb_put(txn, s->sessions, &k, &v, MDB_RESERVE);
+	if (rc)
+		return store_err(rc);
+	rsd_put_be64(v.mv_data, checked_ms);
+	memcpy((unsigned char *)v.mv_data + 8, token, n);
+	return RSD_OK;
+}
+
+/* Drops the IdP's refresh token of sid: the session ended, nothing is checked for it. */
+static int idp_del(MDB_txn *txn, struct store *s, const char *sid)
+{
+	char kb[SESSION_ID_BYTES + 2];
+	MDB_val k = idp_key(kb, sid);
+	int rc = mdb_del(txn, s->sessions, &k, NULL);
+	return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
+}
+
+int session_idp_due(MDB_txn *txn, struct store *s, const struct session_limits *lim,
+		    uint64_t now_ms, uint64_t every_ms, struct session_idp_check *out, int max)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->sessions, &c);
+	if (rc)
+		return -1;
+	int n = 0;
+	MDB_val k = {.mv_size = 1, .mv_data = "i"}, v, sv;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && n < max && ((const char *)k.mv_data)[0] == 'i';
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 1 + SESSION_ID_BYTES || v.mv_size <= 8 ||
+		    v.mv_size > 8 + IDP_REFRESH_TOKEN_BYTES_MAX ||
+		    rsd_get_be64(v.mv_data) + every_ms > now_ms)
+			continue;
+		struct session_idp_check *o = &out[n];
+		char sid[SESSION_ID_BYTES + 1];
+		memcpy(sid, (const char *)k.mv_data + 1, SESSION_ID_BYTES);
+		sid[SESSION_ID_BYTES] = '\0';
+		struct session_hdr h;
+		if (session_get(txn, s, sid, &sv) || hdr_decode(&sv, &h) ||
+		    live(&h, lim, now_ms, NULL) || record_principal(&sv, sid, &o->who))
+			continue; /* ended: the sweeper or a revocation removes its IdP part */
+		memcpy(o->token, (const char *)v.mv_data + 8, v.mv_size - 8);
+		o->token[v.mv_size - 8] = '\0';
+		n++;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? n : -1;
+}
+
+/* What the IdP said of session who.sid (SESSION_IDP_CHECKED): its role, resort and name as
+ * the IdP's claims now make them (unless no id_token came back), and its next IdP refresh
+ * token. A session that ended meanwhile only loses its IdP part. */
+static int apply_idp_checked(struct writer_txn *wt, struct session_cmd *sc)
+{
+	MDB_val v;
+	struct session_hdr h;
+	struct principal old;
+	int err = session_get(wt->txn, wt->store, sc->who.sid, &v);
+	if (err == RSD_ENOTFOUND)
+		return idp_del(wt->txn, wt->store, sc->who.sid);
+	if (err || (err = hdr_decode(&v, &h)) || (err = record_principal(&v, sc->who.sid, &old)))
+		return err ? err : RSD_EIO;
+	if (h.revoked)
+		return idp_del(wt->txn, wt->store, sc->who.sid);
+	char kb[SESSION_ID_BYTES + 2];
+	MDB_val k = idp_key(kb, sc->who.sid), iv;
+	if ((err = store_err(mdb_get(wt->txn, wt->store->sessions, &k, &iv))))
+		return err == RSD_ENOTFOUND ? RSD_OK : err;
+	char token[IDP_REFRESH_TOKEN_BYTES_MAX + 1];
+	const char *next = sc->idp_token;
+	if (next == NULL) { /* the IdP keeps the token it had */
+		size_t n = iv.mv_size - 8 < IDP_REFRESH_TOKEN_BYTES_MAX
+				   ? iv.mv_size - 8
+				   : IDP_REFRESH_TOKEN_BYTES_MAX;
+		memcpy(token, (const char *)iv.mv_data + 8, n);
+		token[n] = '\0';
+		next = token;
+	}
+	if (sc->profile && (old.role != sc->who.role || strcmp(old.resort, sc->who.resort) != 0 ||
+			    strcmp(old.name, sc->who.name) != 0)) {
+		h.role = (uint8_t)sc->who.role;
+		h.mark = session_principal_mark(&sc->who);
+		cJSON *j = session_json(old.sub, sc->who.name, sc->who.resort, "oidc");
+		char *text = json_print(j);
+		cJSON_Delete(j);
+		err = put_session(wt->txn, wt->store, sc->who.sid, &h, text, strlen(text));
+		free(text);
+		if (err)
+			return err;
+		logger_log(LOGGER_INFO, "session %s of %s: the IdP now makes it %s (was %s)",
+			   sc->who.sid, old.sub, session_role_name(sc->who.role),
+			   session_role_name(old.role));
+		cJSON *p = sc->profile;
+		sc->profile = NULL;
+		if ((err = writer_emit_json(wt, EVENT_PROFILE_UPDATED, p)))
+			return err;
+	}
+	err = idp_put(wt->txn, wt->store, sc->who.sid, sc->now_ms, next);
+	OPENSSL_cleanse(token, sizeof(token));
+	return err;
 }
 
 /* Writes session sid back with header h and the JSON part of its current record v (copied
@@ -349,18 +491,17 @@ static int apply_login(struct writer_txn *wt, struct session_cmd *sc)
 	}
 	struct session_hdr h = {.version = SESSION_VERSION,
 				.role = (uint8_t)sc->who.role,
+				.mark = session_principal_mark(&sc->who),
 				.created_ms = sc->now_ms,
 				.last_ms = sc->now_ms};
 	memcpy(h.cookie_hash, sc->cookie_hash, 32);
-	cJSON *j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "sub", sc->who.sub);
-	cJSON_AddStringToObject(j, "name", sc->who.name);
-	cJSON_AddStringToObject(j, "resort", sc->who.resort);
-	cJSON_AddStringToObject(j, "via", sc->via);
+	cJSON *j = session_json(sc->who.sub, sc->who.name, sc->who.resort, sc->via);
 	char *text = json_print(j);
 	cJSON_Delete(j);
 	int err = put_session(wt->txn, s, sc->who.sid, &h, text, strlen(text));
 	free(text);
+	if (err == RSD_OK && sc->idp_token)
+		err = idp_put(wt->txn, s, sc->who.sid, sc->now_ms, sc->idp_token);
 	if (err)
 		return err;
 	char kb[USER_INDEX_KEY_BYTES];
@@ -408,6 +549,8 @@ static int revoke_one(MDB_txn *txn, struct store *s, const char *sid, int *count
 		return RSD_OK;
 	h.revoked = 1;
 	err = rewrite_header(txn, s, sid, &v, &h);
+	if (err == RSD_OK)
+		err = idp_del(txn, s, sid);
 	if (err == RSD_OK)
 		(*count)++;
 	return err;
@@ -626,7 +769,7 @@ int session_expire(MDB_txn *txn, struct store *s, uint8_t kind, const void *id, 
 	rc = mdb_del(txn, s->sessions, &uk, NULL);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		rc = mdb_del(txn, s->sessions, &sk, NULL);
-	return store_err(rc);
+	return rc ? store_err(rc) : idp_del(txn, s, sid);
 }
 
 /* A browser session was used (apps refresh instead): idle time counts from now. A session
@@ -658,6 +801,7 @@ static int session_apply(struct writer_txn *wt, struct command *cmd)
 	case SESSION_USER_ADD:
 	case SESSION_USER_UPDATE: return apply_user(wt, sc);
 	case SESSION_TOUCH: return apply_touch(wt, sc);
+	case SESSION_IDP_CHECKED: return apply_idp_checked(wt, sc);
 	}
 	return RSD_EINTERNAL;
 }
@@ -676,6 +820,9 @@ void session_cmd_release(struct session_cmd *sc)
 	free(sc->access);
 	free(sc->access_out);
 	cJSON_Delete(sc->profile);
-	sc->access = sc->access_out = NULL;
+	if (sc->idp_token)
+		OPENSSL_cleanse(sc->idp_token, strlen(sc->idp_token));
+	free(sc->idp_token);
+	sc->access = sc->access_out = sc->idp_token = NULL;
 	sc->profile = NULL;
 }

@@ -643,3 +643,99 @@ def test_client_auth_settings_are_checked(make_server, idp, tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert p.returncode == 2, p.stderr
     assert "needs oidc_client_secret" in p.stderr, p.stderr
+
+
+# ---------------------------------------------------------------- the IdP checked again
+
+def wait_for(fetch, done, deadline_s=20):
+    """fetch() until done(value) or the deadline; returns the last value."""
+    end = time.time() + deadline_s
+    while True:
+        value = fetch()
+        if done(value) or time.time() > end:
+            return value
+        time.sleep(0.2)
+
+
+def test_sso_sessions_follow_the_idp(make_server, tmp_path):
+    """With oidc_recheck_s each SSO session's sign-in is asked about again with the IdP's
+    refresh token: group changes reach the live session (same access token, no new login),
+    a grant the IdP ended revokes the session, and an IdP that is down changes nothing.
+    A provider of its own: the test changes its accounts."""
+    op = OidcProvider(tmp_path / "idp-recheck")
+    op.start()
+    try:
+        srv = sso_server(make_server, op, args=[*oidc_args(op), "--oidc-recheck-s", "1"])
+        staff, _ = sso_login(srv, op, "staff1")
+        guest, _ = sso_login(srv, op, "guest1")
+        assert whoami(srv, staff["access_token"])["role"] == "staff"
+        s = op.session()
+
+        def account(**claims):
+            r = s.post(op.url("/__test/account"), json={"account": "staff1", **claims},
+                       timeout=10)
+            assert r.status_code == 200, r.text
+
+        def me(tokens):
+            return req(srv, "GET", "/auth/session", tokens["access_token"])
+
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+        def refresh(tokens):
+            r = req(srv, "POST", "/auth/token", headers=form,
+                    data=urlencode({"grant_type": "refresh_token",
+                                    "refresh_token": tokens["refresh_token"]}))
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        # Promoted at the IdP, to another resort: the session follows. An access token made
+        # before says "staff" of rs_demo, so it is refused until refreshed; the refresh
+        # answers with the new role, without signing in again.
+        account(groups=["resort-managers"], resort="rs_other")
+        r = wait_for(lambda: me(staff), lambda r: r.status_code == 401)
+        assert "refresh" in problem(r, 401)["detail"], r.text
+        staff = refresh(staff)
+        assert jwt_claims(staff["access_token"])["roles"] == ["manager"]
+        got = whoami(srv, staff["access_token"])
+        assert got["role"] == "manager" and got["resort"] == "rs_other", got
+        body = {"name": "Managed Lodge"}
+        h = {"Content-Type": "application/json"}
+        problem(req(srv, "POST", "/v1/resorts", staff["access_token"], h,
+                    data=json.dumps(body)), 403)  # a manager still is no admin
+        # Renamed only: the access token still speaks for the session.
+        account(name="Staff One Renamed")
+        time.sleep(2.5)
+        assert whoami(srv, staff["access_token"])["role"] == "manager"
+        # Out of every group: a guest, without signing in again.
+        account(groups=[])
+        r = wait_for(lambda: me(staff), lambda r: r.status_code == 401)
+        problem(r, 401)
+        staff = refresh(staff)
+        got = whoami(srv, staff["access_token"])
+        assert got["role"] == "guest" and not got.get("resort"), got
+        assert got["name"] == "Staff One Renamed", got
+        problem(req(srv, "GET", "/v1/inventory/pr_x?from=2030-01-01&to=2030-01-02",
+                    staff["access_token"]), 403)
+        assert whoami(srv, guest["access_token"])["role"] == "guest"  # untouched
+
+        # The IdP ends staff1's grants: the session is revoked, its refresh token refused;
+        # guest1's session is untouched.
+        r = s.post(op.url("/__test/revoke"), json={"account": "staff1"}, timeout=10)
+        assert r.status_code == 200 and r.json()["revoked"] > 0, r.text
+        r = wait_for(lambda: me(staff), lambda r: r.status_code == 401)
+        problem(r, 401)
+        r = req(srv, "POST", "/auth/token", headers=form,
+                data=urlencode({"grant_type": "refresh_token",
+                                "refresh_token": staff["refresh_token"]}))
+        assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
+        assert any("revoked" in line and "idp recheck" in line for line in srv.logs), \
+            srv.logs[-5:]
+        assert whoami(srv, guest["access_token"])["role"] == "guest"
+
+        # The IdP down: rounds come and go, the guest's session keeps working.
+        op.stop()
+        wait_for(lambda: sum("not checked" in line for line in srv.logs), lambda n: n >= 2)
+        assert sum("not checked" in line for line in srv.logs) >= 2, srv.logs[-5:]
+        assert whoami(srv, guest["access_token"])["role"] == "guest"
+    finally:
+        op.close()

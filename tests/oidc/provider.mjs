@@ -21,6 +21,20 @@
 // Scopes: openid, profile (name), email (email, email_verified), groups (groups, resort).
 // conformIdTokenClaims is off, so the id_token itself carries every claim its scopes grant.
 //
+// Refresh tokens: every code exchange whose scope has openid also returns a refresh_token (no
+// offline_access or consent needed), valid 14 days, bound to the provider's login session (it
+// dies with it, e.g. at end_session). The refresh_token grant answers with a new refresh token
+// (rotation: the old one is spent; presenting a spent one again revokes the whole grant, as
+// reuse detection), a new access token and a NEW id_token signed like the first (current key),
+// with the account's claims as they are NOW, the same sub, and the nonce of the first login.
+// A revoked or unknown refresh token: 400 {"error": "invalid_grant", ...}. Test routes:
+//   POST /__test/account  body {"account": ID, "groups": [...], "resort": S|null, "name": S}
+//                         (any subset) changes that account's claims from now on (null drops
+//                         resort) -> 200 {"sub": ID, ...its claims}; unknown account -> 404
+//   POST /__test/revoke   body {"account": ID} drops every grant, refresh token, access token
+//                         and authorization code of ID from the store (as an IdP admin's
+//                         "sign out everywhere") -> 200 {"revoked": N entries}; unknown -> 404
+//
 // Signing key rotation -- the choice: oidc-provider builds its keystore once, in the Provider
 // constructor, and has no public API to change keys later. So a rotation generates a new RSA
 // key, puts it FIRST in the JWKS (oidc-provider signs with the first matching key), keeps the
@@ -179,7 +193,7 @@ function configuration() {
         ? { jwks_uri: clientAuth.jwksUri, token_endpoint_auth_signing_alg: 'ES256' }
         : { client_secret: opts['client-secret'] }),
       redirect_uris: redirectUris,
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: clientAuth.method,
       id_token_signed_response_alg: 'RS256',
@@ -197,6 +211,14 @@ function configuration() {
       groups: ['groups', 'resort'],
     },
     conformIdTokenClaims: false,
+    // A refresh token at every code exchange whose scope has openid (oidc-provider's default
+    // wants offline_access, and a consent to it); a new one at every refresh (rotation).
+    async issueRefreshToken(ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('openid');
+    },
+    rotateRefreshToken(ctx) {
+      return true;
+    },
     // oidc-provider's defaults (IdToken: unless --id-token-ttl), spelled out only to silence its
     // "you SHOULD change it" notices.
     ttl: {
@@ -206,6 +228,7 @@ function configuration() {
       Interaction: 3600,
       Session: 14 * 24 * 3600,
       Grant: 14 * 24 * 3600,
+      RefreshToken: 14 * 24 * 3600,
     },
     async findAccount(ctx, id) {
       const account = Object.hasOwn(ACCOUNTS, id) ? ACCOUNTS[id] : undefined;
@@ -300,6 +323,28 @@ class SharedMemoryAdapter {
   }
 }
 
+// POST /__test/revoke: drops every grant and every token bound to one (refresh, access,
+// authorization code) of accountId from the store; returns how many (expired ones not counted).
+const REVOCABLE = new Set(['Grant', 'RefreshToken', 'AccessToken', 'AuthorizationCode']);
+
+function revokeAccount(accountId) {
+  let revoked = 0;
+  for (const [key, entry] of [...store]) {
+    const model = key.slice(0, key.indexOf(':'));
+    if (!REVOCABLE.has(model) || entry.value?.accountId !== accountId) {
+      continue;
+    }
+    store.delete(key);
+    if (model === 'Grant') {
+      store.delete(`grant:${key.slice(model.length + 1)}`);
+    }
+    if (!entry.expiresAt || entry.expiresAt > Date.now()) {
+      revoked += 1;
+    }
+  }
+  return revoked;
+}
+
 let issuer;
 let handler;
 
@@ -390,6 +435,43 @@ async function testRoute(req, res) {
       }
       log(`client auth: ${clientAuth.method} ${clientAuth.jwksUri ?? ''}`);
       sendJson(res, 200, { method: clientAuth.method, jwks_uri: clientAuth.jwksUri ?? null });
+    } else if (req.url === '/__test/account' && req.method === 'POST') {
+      const body = await readJson(req);
+      if (typeof body.account !== 'string' || !Object.hasOwn(ACCOUNTS, body.account)) {
+        sendJson(res, 404, { error: 'no such account' });
+        return;
+      }
+      const bad = (body.groups !== undefined
+          && (!Array.isArray(body.groups) || !body.groups.every((g) => typeof g === 'string')))
+        || (body.resort !== undefined && body.resort !== null && typeof body.resort !== 'string')
+        || (body.name !== undefined && typeof body.name !== 'string');
+      if (bad) {
+        sendJson(res, 400, { error: 'groups: array of strings; resort: string or null; name: string' });
+        return;
+      }
+      const account = ACCOUNTS[body.account];
+      if (body.groups !== undefined) {
+        account.groups = [...body.groups];
+      }
+      if (body.resort === null) {
+        delete account.resort;
+      } else if (body.resort !== undefined) {
+        account.resort = body.resort;
+      }
+      if (body.name !== undefined) {
+        account.name = body.name;
+      }
+      log(`account ${body.account}: ${JSON.stringify(account)}`);
+      sendJson(res, 200, { sub: body.account, ...account });
+    } else if (req.url === '/__test/revoke' && req.method === 'POST') {
+      const body = await readJson(req);
+      if (typeof body.account !== 'string' || !Object.hasOwn(ACCOUNTS, body.account)) {
+        sendJson(res, 404, { error: 'no such account' });
+        return;
+      }
+      const revoked = revokeAccount(body.account);
+      log(`revoked ${revoked} grants and tokens of ${body.account}`);
+      sendJson(res, 200, { revoked });
     } else {
       sendJson(res, 404, { error: 'no such test route' });
     }

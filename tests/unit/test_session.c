@@ -934,6 +934,128 @@ static void test_user_name_ok(void **state)
 			fail_msg("accepted '%s'", bad[i]);
 }
 
+/* --- the IdP's part of SSO sessions (idp_recheck.h) --- */
+
+#define EVERY_MS (5 * 60 * 1000ull) /* within IDLE_MS: a check is no use of the session */
+
+/* An SSO login that kept the IdP's refresh token idp_token. */
+static struct login login_idp(struct fixture *fx, const char *sub, const char *idp_token,
+			      uint64_t now_ms)
+{
+	struct session_cmd sc;
+	struct login l;
+	session_cmd_init(&sc, SESSION_LOGIN, now_ms);
+	sc.lim = fx->lim;
+	snprintf(sc.who.sub, sizeof(sc.who.sub), "%s", sub);
+	session_new_id(sc.who.sid);
+	sc.who.role = ROLE_STAFF;
+	snprintf(sc.who.resort, sizeof(sc.who.resort), "%s", "rs_alpine");
+	snprintf(sc.who.name, sizeof(sc.who.name), "Name of %s", sub);
+	snprintf(sc.via, sizeof(sc.via), "%s", "oidc");
+	session_new_token(l.token);
+	session_new_token(l.cookie);
+	session_hash(l.token, sc.token_hash);
+	session_hash(l.cookie, sc.cookie_hash);
+	sc.idp_token = strdup(idp_token);
+	snprintf(l.sid, sizeof(l.sid), "%s", sc.who.sid);
+	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
+	session_cmd_release(&sc);
+	return l;
+}
+
+/* The sessions due a check at now_ms (up to 8). */
+static int due(struct fixture *fx, uint64_t now_ms, struct session_idp_check out[8])
+{
+	MDB_txn *txn;
+	assert_int_equal(mdb_txn_begin(fx->store.env, NULL, MDB_RDONLY, &txn), 0);
+	int n = session_idp_due(txn, &fx->store, &fx->lim, now_ms, EVERY_MS, out, 8);
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* The IdP answered for sid at now_ms: role etc. when it sent claims, next when it rotated. */
+static int idp_checked(struct fixture *fx, const char *sid, bool claims, enum role role,
+		       const char *resort, const char *next, uint64_t now_ms)
+{
+	struct session_cmd sc;
+	session_cmd_init(&sc, SESSION_IDP_CHECKED, now_ms);
+	snprintf(sc.who.sid, sizeof(sc.who.sid), "%s", sid);
+	sc.who.role = role;
+	snprintf(sc.who.resort, sizeof(sc.who.resort), "%s", resort);
+	snprintf(sc.who.name, sizeof(sc.who.name), "%s", "Renamed");
+	if (claims) {
+		sc.profile = cJSON_CreateObject();
+		cJSON_AddStringToObject(sc.profile, "role", session_role_name(role));
+	}
+	sc.idp_token = next ? strdup(next) : NULL;
+	int err = writer_run(fx->writer, &sc.cmd);
+	session_cmd_release(&sc);
+	return err;
+}
+
+static void test_idp_part_of_sso_sessions(void **state)
+{
+	struct fixture *fx = *state;
+	struct login a = login_idp(fx, "u_alice", "idp-rt-1", T0);
+	struct login p;
+	assert_int_equal(login_as(fx, "staff:desk", ROLE_STAFF, "", T0, &p), RSD_OK);
+	assert_int_equal(entries(fx, fx->store.sessions), 5); /* 2 's', 2 'u', alice's 'i' */
+	struct session_idp_check out[8];
+	assert_int_equal(due(fx, T0 + EVERY_MS - 1, out), 0);
+	assert_int_equal(due(fx, T0 + EVERY_MS, out), 1); /* the SSO one only */
+	assert_string_equal(out[0].who.sid, a.sid);
+	assert_string_equal(out[0].who.sub, "u_alice");
+	assert_int_equal(out[0].who.role, ROLE_STAFF);
+	assert_string_equal(out[0].token, "idp-rt-1");
+
+	/* New claims: the role, resort and name follow at once; the rotated token is kept. */
+	uint64_t t1 = T0 + EVERY_MS + 5;
+	assert_int_equal(idp_checked(fx, a.sid, true, ROLE_MANAGER, "rs_beach", "idp-rt-2", t1),
+			 RSD_OK);
+	struct principal who;
+	assert_int_equal(check(fx, a.sid, NULL, t1 + 1, &who), RSD_OK);
+	assert_int_equal(who.role, ROLE_MANAGER);
+	assert_string_equal(who.resort, "rs_beach");
+	assert_string_equal(who.name, "Renamed");
+	assert_string_equal(who.sub, "u_alice");
+	assert_int_equal(check(fx, a.sid, a.cookie, t1 + 1, NULL), RSD_OK); /* cookie kept */
+	assert_int_equal(due(fx, t1 + EVERY_MS - 1, out), 0);
+	assert_int_equal(due(fx, t1 + EVERY_MS, out), 1);
+	assert_string_equal(out[0].token, "idp-rt-2");
+	struct events ev;
+	events_read(fx, &ev);
+	assert_int_equal(events_count(&ev, EVENT_PROFILE_UPDATED), 1);
+	events_free(&ev);
+
+	/* No id_token and no new refresh token: the session stays as it is, checked again. */
+	uint64_t t2 = t1 + EVERY_MS;
+	assert_int_equal(idp_checked(fx, a.sid, false, ROLE_GUEST, "", NULL, t2), RSD_OK);
+	assert_int_equal(check(fx, a.sid, NULL, t2 + 1, &who), RSD_OK);
+	assert_int_equal(who.role, ROLE_MANAGER);
+	assert_int_equal(due(fx, t2 + EVERY_MS - 1, out), 0);
+	assert_int_equal(due(fx, t2 + EVERY_MS, out), 1);
+	assert_string_equal(out[0].token, "idp-rt-2");
+	events_read(fx, &ev);
+	assert_int_equal(events_count(&ev, EVENT_PROFILE_UPDATED), 1); /* nothing changed */
+	events_free(&ev);
+
+	/* Revoked: the IdP's token goes with it, and a late answer does not bring it back. */
+	assert_int_equal(logout(fx, "u_alice", a.sid, false, NULL), 1);
+	assert_int_equal(due(fx, t2 + EVERY_MS, out), 0);
+	assert_int_equal(entries(fx, fx->store.sessions), 4);
+	assert_int_equal(idp_checked(fx, a.sid, true, ROLE_ADMIN, "", "idp-rt-3", t2 + 2), RSD_OK);
+	assert_int_equal(entries(fx, fx->store.sessions), 4);
+	assert_int_equal(check(fx, a.sid, NULL, t2 + 3, NULL), RSD_EAUTH);
+
+	/* A session that runs out is not due, and the sweeper removes its IdP part. */
+	struct login b = login_idp(fx, "u_bob", "idp-rt-b", t2);
+	assert_int_equal(entries(fx, fx->store.sessions), 7);
+	assert_int_equal(due(fx, t2 + MAX_MS, out), 0); /* past its end */
+	sweep(fx, t2 + MAX_MS); /* every session here has ended: nothing of them stays */
+	assert_int_equal(check(fx, b.sid, NULL, t2 + 1, NULL), RSD_EAUTH);
+	assert_int_equal(entries(fx, fx->store.sessions), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -958,6 +1080,7 @@ int main(int argc, char **argv)
 		T(test_user_update_disables_and_revokes),
 		T(test_login_failed_audit),
 		T(test_audit_trail),
+		T(test_idp_part_of_sso_sessions),
 		cmocka_unit_test(test_user_name_ok),
 	};
 #undef T
