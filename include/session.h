@@ -9,9 +9,12 @@
  * SHA-256 only, used once, and replaced by its successor in one writer command (the
  * writer's single thread makes the state check and the swap one compare-and-swap).
  *
- * Records (store.h): sessions 's' sid -> struct session_hdr then JSON {sub, name, resort,
- * via}; sessions 'u' sub NUL sid -> "" (a user's sessions, for "log out everywhere");
- * refresh hash -> JSON {sid, gen, used_ms, access}; users name -> JSON user record.
+ * Records (store.h): sessions 's' sid -> struct session_hdr (with the mark of its role and
+ * resort, session_principal_mark) then JSON {sub, name, resort, via}; sessions 'u' sub NUL
+ * sid -> "" (a user's sessions, for "log out everywhere"); sessions 'i' sid -> when the IdP
+ * was last asked (be64 ms) then the IdP's refresh token (SSO sessions, idp_recheck.h; gone
+ * with the session); refresh hash -> JSON {sid, gen, used_ms, access}; users name -> JSON
+ * user record.
  */
 #ifndef RSD_SESSION_H
 #define RSD_SESSION_H
@@ -87,16 +90,19 @@ int session_of_refresh(MDB_txn *txn, struct store *s, const unsigned char hash[3
 
 /*
  * SSO sessions whose IdP sign-in is due a check (idp_recheck.h): live sessions with an IdP
- * refresh token (kept in a record of their own, 's' records stay small for the checks)
- * last checked every_ms or more before now_ms. Fills up to max of out; returns how many, or
- * -1 when the store cannot be read.
+ * refresh token last asked about every_ms or more before now_ms, and those that ran out of
+ * time (ended: their IdP part can go). Walks round from the session after `after` (a sid,
+ * or NULL: from the first). Fills up to max of out; returns how many, or -1 when the store
+ * cannot be read.
  */
 struct session_idp_check {
-	struct principal who; /* as the session has it now */
+	struct principal who; /* as the session has it now (ended: only who.sid) */
+	bool ended;
 	char token[IDP_REFRESH_TOKEN_BYTES_MAX + 1];
 };
 int session_idp_due(MDB_txn *txn, struct store *s, const struct session_limits *lim,
-		    uint64_t now_ms, uint64_t every_ms, struct session_idp_check *out, int max);
+		    uint64_t now_ms, uint64_t every_ms, const char *after,
+		    struct session_idp_check *out, int max);
 
 /* --- local staff --- */
 
@@ -146,6 +152,7 @@ struct session_cmd {
 	char *access;			    /* LOGIN/REFRESH: signed access token (owned) */
 	cJSON *profile;			    /* LOGIN: profile event data or NULL (owned) */
 	char *idp_token; /* LOGIN via oidc, IDP_CHECKED: the IdP's refresh token or NULL (owned) */
+	bool idp_forget; /* IDP_CHECKED: drop the IdP's part, the session is no longer checked */
 	struct user_rec rec; /* USER_ADD/UPDATE; after UPDATE, the record written */
 	unsigned user_set;   /* USER_UPDATE: which of rec's fields (USER_SET_*) */
 	/* Outputs: */

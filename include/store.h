@@ -27,9 +27,9 @@ struct store {
 	MDB_dbi bookings;    /* booking id -> booking document (the saga's state); booking.c */
 	MDB_dbi idempotency; /* (principal, key) -> fingerprint and first outcome; idempotency.c */
 	MDB_dbi expiry;	     /* (expiry ms, kind, id) -> nothing: what the sweeper walks */
-	MDB_dbi sessions;    /* 's' sid -> session; 'u' sub NUL sid -> nothing; session.c */
-	MDB_dbi refresh;     /* SHA-256 of a refresh token -> its family and state; session.c */
-	MDB_dbi users;	     /* local staff name -> role, resort, password hash; session.c */
+	MDB_dbi sessions; /* 's' sid -> session; 'u' sub NUL sid -> nothing; 'i' sid -> IdP part */
+	MDB_dbi refresh;  /* SHA-256 of a refresh token -> its family and state; session.c */
+	MDB_dbi users;	  /* local staff name -> role, resort, password hash; session.c */
 	char node_id[NODE_ID_BYTES_MAX + 1];
 	uint64_t map_bytes;
 };

@@ -28,10 +28,11 @@ static struct {
 	struct oidc *oidc;
 	struct auth *auth;
 	uint64_t every_ms;
+	char last_sid[SESSION_ID_BYTES + 1]; /* where the last round stopped (round robin) */
 } recheck = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Revokes who.sid: the IdP ended the sign-in it came from. */
-static void end_session(const struct principal *who, const char *why)
+/* Revokes who.sid: the IdP ended the sign-in it came from. True when committed. */
+static bool end_session(const struct principal *who, const char *why)
 {
 	struct session_cmd sc;
 	session_cmd_init(&sc, SESSION_REVOKE, rsd_now_ms());
@@ -45,10 +46,31 @@ static void end_session(const struct principal *who, const char *why)
 		logger_log(LOGGER_WARN, "idp recheck: session %s of %s revoked: %s", who->sid,
 			   who->sub, why);
 	session_cmd_release(&sc);
+	return err == RSD_OK;
 }
 
-/* Records what the IdP said of who.sid: claims (NULL: none came back) and its next token. */
-static void confirm_session(const struct principal *who, cJSON *claims, char *next)
+/* Drops the IdP's part of who.sid: it is no longer asked about. True when committed. */
+static bool forget_session(const struct principal *who, const char *why)
+{
+	struct session_cmd sc;
+	session_cmd_init(&sc, SESSION_IDP_CHECKED, rsd_now_ms());
+	snprintf(sc.who.sid, sizeof(sc.who.sid), "%s", who->sid);
+	sc.idp_forget = true;
+	int err = writer_run(recheck.writer, &sc.cmd);
+	if (err)
+		logger_log(LOGGER_ERROR, "idp recheck: session %s: %s", who->sid,
+			   sc.cmd.fail.detail);
+	else if (why)
+		logger_log(LOGGER_INFO, "idp recheck: session %s no longer checked: %s", who->sid,
+			   why);
+	session_cmd_release(&sc);
+	return err == RSD_OK;
+}
+
+/* Records what the IdP said of who.sid: claims (NULL: none came back) and its next token
+ * (taken). True when committed; a failure loses a rotated token, and the next round's
+ * invalid_grant then ends the session (logged here). */
+static bool confirm_session(const struct principal *who, cJSON *claims, char *next)
 {
 	struct session_cmd sc;
 	session_cmd_init(&sc, SESSION_IDP_CHECKED, rsd_now_ms());
@@ -61,37 +83,45 @@ static void confirm_session(const struct principal *who, cJSON *claims, char *ne
 		    strcmp(now.sub, who->sub) != 0) {
 			/* OpenID Connect Core 12.2: a refreshed id_token names the same user. */
 			session_cmd_release(&sc);
-			end_session(who, "the IdP's new id_token names another user");
-			return;
+			return end_session(who, "the IdP's new id_token names another user");
 		}
 		sc.who.role = now.role;
 		memcpy(sc.who.resort, now.resort, sizeof(sc.who.resort));
 		memcpy(sc.who.name, now.name, sizeof(sc.who.name));
 	}
-	if (writer_run(recheck.writer, &sc.cmd) != RSD_OK)
-		logger_log(LOGGER_ERROR, "idp recheck: session %s: %s", who->sid,
-			   sc.cmd.fail.detail);
+	int err = writer_run(recheck.writer, &sc.cmd);
+	if (err)
+		logger_log(LOGGER_ERROR, "idp recheck: session %s: the IdP's answer is lost: %s",
+			   who->sid, sc.cmd.fail.detail);
 	session_cmd_release(&sc);
+	return err == RSD_OK;
 }
 
-/* Asks the IdP about one session; true when it answered (the session was confirmed or
- * revoked), false when it could not be asked (it stays due). */
+/* Asks the IdP about one session; true when its answer was recorded, false when it could
+ * not be asked or the answer could not be stored (it stays due). */
 static bool check_one(struct session_idp_check *c)
 {
+	if (c->ended)
+		return forget_session(&c->who, NULL);
 	cJSON *claims = NULL;
 	char *next = NULL;
 	struct rsd_fail f = {0};
 	int err = oidc_refresh(recheck.oidc, c->token, &claims, &next, &f);
 	OPENSSL_cleanse(c->token, sizeof(c->token));
+	bool done = false;
 	if (err == RSD_OK)
-		confirm_session(&c->who, claims, next); /* takes next */
-	else if (err == RSD_EAUTH)
-		end_session(&c->who, f.detail);
+		done = confirm_session(&c->who, claims, next); /* takes next */
+	else if (err == RSD_EAUTH && c->who.role >= ROLE_STAFF)
+		done = end_session(&c->who, f.detail);
+	else if (err == RSD_EAUTH || err == RSD_EINVAL)
+		/* A guest's sign-in running out at the IdP (its own session's lifetime) is no
+		 * reason to end the booking app's session here; staff sign in again. */
+		done = forget_session(&c->who, f.detail);
 	else /* unreachable or passing: asked again next round */
 		logger_log(LOGGER_INFO, "idp recheck: session %s not checked: %s", c->who.sid,
 			   f.detail);
 	cJSON_Delete(claims);
-	return err == RSD_OK || err == RSD_EAUTH;
+	return done;
 }
 
 static bool stopping(void)
@@ -102,27 +132,30 @@ static bool stopping(void)
 	return stop;
 }
 
-/* One round: the due sessions, read in one snapshot, then asked about one by one. Returns
- * how many the IdP answered for: a whole batch means more may be due at once. */
-static int round_once(void)
+/* One round: the due sessions, read in one snapshot from where the last round stopped,
+ * then asked about one by one. True when it took a whole batch and recorded answers: more
+ * may be due at once. */
+static bool round_once(void)
 {
 	struct session_limits lim;
 	auth_limits(recheck.auth, &lim);
 	struct session_idp_check *due = rsd_calloc(IDP_RECHECK_BATCH, sizeof(*due));
 	MDB_txn *txn;
-	int n = -1, answered = 0;
+	int n = -1, done = 0;
 	if (mdb_txn_begin(recheck.store->env, NULL, MDB_RDONLY, &txn) == MDB_SUCCESS) {
-		n = session_idp_due(txn, recheck.store, &lim, rsd_now_ms(), recheck.every_ms, due,
-				    IDP_RECHECK_BATCH);
+		n = session_idp_due(txn, recheck.store, &lim, rsd_now_ms(), recheck.every_ms,
+				    recheck.last_sid, due, IDP_RECHECK_BATCH);
 		mdb_txn_abort(txn);
 	}
 	if (n < 0)
 		logger_log(LOGGER_ERROR, "idp recheck: cannot read the sessions");
-	for (int i = 0; i < n && !stopping(); i++)
-		answered += check_one(&due[i]);
+	for (int i = 0; i < n && !stopping(); i++) {
+		done += check_one(&due[i]);
+		memcpy(recheck.last_sid, due[i].who.sid, sizeof(recheck.last_sid));
+	}
 	OPENSSL_cleanse(due, IDP_RECHECK_BATCH * sizeof(*due));
 	free(due);
-	return answered;
+	return n == IDP_RECHECK_BATCH && done > 0;
 }
 
 /* Waits pause_ms or until stopping; returns whether stopping. */
@@ -149,7 +182,7 @@ static void *recheck_main(void *arg)
 	uint64_t pause_ms = recheck.every_ms < 60000 ? recheck.every_ms : 60000;
 	bool more = false;
 	while (more ? !stopping() : !pause_or_stop(pause_ms))
-		more = round_once() == IDP_RECHECK_BATCH;
+		more = round_once();
 	return NULL;
 }
 

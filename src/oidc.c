@@ -193,6 +193,7 @@ static int read_response(SSL *ssl, struct https_resp *out, struct rsd_fail *f)
 	out->body = rsd_malloc(out->len + 1);
 	memcpy(out->body, end + 4, out->len);
 	out->body[out->len] = '\0';
+	OPENSSL_cleanse(buf, n); /* token answers hold refresh tokens */
 	free(buf);
 	return RSD_OK;
 }
@@ -514,6 +515,9 @@ static int token_call(struct oidc *o, char *form, size_t cap, cJSON **doc, int *
 	OPENSSL_cleanse(r.body, r.len);
 	free(r.body);
 	*status = r.status;
+	if (*doc == NULL) /* cut short by a timeout, or an HTML error page */
+		return rsd_failf(f, RSD_EUPSTREAM, "",
+				 "the IdP's token endpoint answered %d, not with JSON", r.status);
 	const char *why = json_get_string(*doc, "error");
 	if (r.status != 200 && why &&
 	    (strcmp(why, "invalid_client") == 0 || strcmp(why, "unauthorized_client") == 0)) {
@@ -531,16 +535,29 @@ static int token_call(struct oidc *o, char *form, size_t cap, cJSON **doc, int *
 	return RSD_OK;
 }
 
-/* The refresh token of a token answer (malloc'd), or NULL when there is none usable. */
-static char *take_refresh_token(const cJSON *doc)
+static void drop_token(char **token)
 {
-	const char *rt = json_get_string(doc, "refresh_token");
-	if (rt == NULL || rt[0] == '\0' || strlen(rt) > IDP_REFRESH_TOKEN_BYTES_MAX)
-		return NULL;
-	size_t n = strlen(rt) + 1;
-	char *copy = rsd_malloc(n);
-	memcpy(copy, rt, n);
-	return copy;
+	if (*token)
+		OPENSSL_cleanse(*token, strlen(*token));
+	free(*token);
+	*token = NULL;
+}
+
+/* Takes the refresh token out of a token answer: *out is a copy (malloc'd), NULL when there
+ * is none; the answer's own copy is wiped. Returns false when there is one too long to keep. */
+static bool take_refresh_token(cJSON *doc, char **out)
+{
+	*out = NULL;
+	cJSON *item = cJSON_GetObjectItemCaseSensitive(doc, "refresh_token");
+	if (!cJSON_IsString(item) || item->valuestring[0] == '\0')
+		return true;
+	size_t n = strlen(item->valuestring);
+	if (n <= IDP_REFRESH_TOKEN_BYTES_MAX) {
+		*out = rsd_malloc(n + 1);
+		memcpy(*out, item->valuestring, n + 1);
+	}
+	OPENSSL_cleanse(item->valuestring, n);
+	return n <= IDP_REFRESH_TOKEN_BYTES_MAX;
 }
 
 int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const char *nonce,
@@ -572,8 +589,9 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 		return err;
 	}
 	err = verify_id_token(o, id_token, nonce, claims, f);
-	if (err == RSD_OK)
-		*refresh_token = take_refresh_token(doc);
+	take_refresh_token(doc, refresh_token); /* one too long to keep: none */
+	if (err)
+		drop_token(refresh_token);
 	cJSON_Delete(doc);
 	return err;
 }
@@ -594,25 +612,34 @@ int oidc_refresh(struct oidc *o, const char *refresh_token, cJSON **claims, char
 	const char *why = json_get_string(doc, "error");
 	if (status != 200) {
 		/* RFC 6749 5.2: invalid_grant is the IdP saying the grant is gone (revoked,
-		 * expired, the user disabled). Anything else may be passing. */
-		err = status == 400 && why && strcmp(why, "invalid_grant") == 0
+		 * expired, the user disabled); 400 by the RFC, other 4xx from some IdPs. Anything
+		 * else may be passing. */
+		const char *text = json_get_string(doc, "error_description");
+		err = status >= 400 && status < 500 && why && strcmp(why, "invalid_grant") == 0
 			      ? rsd_failf(f, RSD_EAUTH, "", "the IdP ended the grant: %.64s",
-					  json_get_string(doc, "error_description")
-						  ? json_get_string(doc, "error_description")
-						  : why)
+					  text ? text : why)
 			      : rsd_failf(f, RSD_EUPSTREAM, "",
 					  "the IdP's token endpoint answered %d (%.64s)", status,
 					  why ? why : "no error code");
 		cJSON_Delete(doc);
 		return err;
 	}
+	/* The grant holds. Its next refresh token is kept whatever the id_token says: the old
+	 * one is spent now, and presenting it again would read as theft to the IdP. */
+	if (!take_refresh_token(doc, next))
+		err = rsd_failf(f, RSD_EINVAL, "",
+				"the IdP's new refresh token is too long to keep");
 	const char *id_token = json_get_string(doc, "id_token");
-	/* OpenID Connect Core 12.2: an id_token may come back; without one the grant holding
-	 * is all we learn. A refreshed id_token carries no nonce to check. */
-	if (id_token)
-		err = verify_id_token(o, id_token, NULL, claims, f);
-	if (err == RSD_OK)
-		*next = take_refresh_token(doc);
+	/* OpenID Connect Core 12.2: an id_token may come back (its nonce, if any, is the first
+	 * login's); without one the grant holding is all we learn. One that does not hold
+	 * teaches nothing either: a clock or key problem here is no reason to end a session. */
+	struct rsd_fail why_not = {0};
+	if (err == RSD_OK && id_token && verify_id_token(o, id_token, NULL, claims, &why_not)) {
+		logger_log(LOGGER_WARN, "idp: a refreshed id_token does not hold: %s",
+			   why_not.detail);
+		cJSON_Delete(*claims);
+		*claims = NULL;
+	}
 	cJSON_Delete(doc);
 	return err;
 }

@@ -349,36 +349,74 @@ static int idp_del(MDB_txn *txn, struct store *s, const char *sid)
 	return rc == MDB_NOTFOUND ? RSD_OK : store_err(rc);
 }
 
+/* Fills o from the 'i' record k/v when it is due at now_ms; false when it is not. */
+static bool idp_entry_due(MDB_txn *txn, struct store *s, const MDB_val *k, const MDB_val *v,
+			  const struct session_limits *lim, uint64_t now_ms, uint64_t every_ms,
+			  struct session_idp_check *o)
+{
+	if (k->mv_size != 1 + SESSION_ID_BYTES || v->mv_size <= 8 ||
+	    v->mv_size > 8 + IDP_REFRESH_TOKEN_BYTES_MAX)
+		return false;
+	char sid[SESSION_ID_BYTES + 1];
+	memcpy(sid, (const char *)k->mv_data + 1, SESSION_ID_BYTES);
+	sid[SESSION_ID_BYTES] = '\0';
+	MDB_val sv;
+	struct session_hdr h;
+	memset(o, 0, sizeof(*o));
+	if (session_get(txn, s, sid, &sv) || hdr_decode(&sv, &h) ||
+	    live(&h, lim, now_ms, NULL) != RSD_OK) {
+		o->ended = true; /* ran out of time (or unreadable): its IdP part can go */
+		memcpy(o->who.sid, sid, sizeof(o->who.sid));
+		return true;
+	}
+	if (rsd_get_be64(v->mv_data) + every_ms > now_ms ||
+	    record_principal(&sv, sid, &o->who) != RSD_OK)
+		return false;
+	memcpy(o->token, (const char *)v->mv_data + 8, v->mv_size - 8);
+	o->token[v->mv_size - 8] = '\0';
+	return true;
+}
+
+/* Adds the due 'i' entries from key `from` on, below `stop` (NULL: to the last), to out. */
+static int walk_due(MDB_txn *txn, struct store *s, MDB_cursor *c, MDB_val from, const MDB_val *stop,
+		    const struct session_limits *lim, uint64_t now_ms, uint64_t every_ms,
+		    struct session_idp_check *out, int *n, int max)
+{
+	MDB_val k = from, v;
+	int rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && *n < max && ((const char *)k.mv_data)[0] == 'i' &&
+	     (stop == NULL || mdb_cmp(txn, s->sessions, &k, stop) < 0);
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		if (idp_entry_due(txn, s, &k, &v, lim, now_ms, every_ms, &out[*n]))
+			(*n)++;
+	return rc == 0 || rc == MDB_NOTFOUND ? RSD_OK : RSD_EIO;
+}
+
 int session_idp_due(MDB_txn *txn, struct store *s, const struct session_limits *lim,
-		    uint64_t now_ms, uint64_t every_ms, struct session_idp_check *out, int max)
+		    uint64_t now_ms, uint64_t every_ms, const char *after,
+		    struct session_idp_check *out, int max)
 {
 	MDB_cursor *c;
-	int rc = mdb_cursor_open(txn, s->sessions, &c);
-	if (rc)
+	if (mdb_cursor_open(txn, s->sessions, &c))
 		return -1;
-	int n = 0;
-	MDB_val k = {.mv_size = 1, .mv_data = "i"}, v, sv;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-	     rc == 0 && n < max && ((const char *)k.mv_data)[0] == 'i';
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 1 + SESSION_ID_BYTES || v.mv_size <= 8 ||
-		    v.mv_size > 8 + IDP_REFRESH_TOKEN_BYTES_MAX ||
-		    rsd_get_be64(v.mv_data) + every_ms > now_ms)
-			continue;
-		struct session_idp_check *o = &out[n];
-		char sid[SESSION_ID_BYTES + 1];
-		memcpy(sid, (const char *)k.mv_data + 1, SESSION_ID_BYTES);
-		sid[SESSION_ID_BYTES] = '\0';
-		struct session_hdr h;
-		if (session_get(txn, s, sid, &sv) || hdr_decode(&sv, &h) ||
-		    live(&h, lim, now_ms, NULL) || record_principal(&sv, sid, &o->who))
-			continue; /* ended: the sweeper or a revocation removes its IdP part */
-		memcpy(o->token, (const char *)v.mv_data + 8, v.mv_size - 8);
-		o->token[v.mv_size - 8] = '\0';
-		n++;
+	/* Round robin: from just past `after` to the last, then from the first up to it, so
+	 * sessions the IdP cannot answer for never keep the others waiting. */
+	char past[SESSION_ID_BYTES + 2];
+	MDB_val first = {.mv_size = 1, .mv_data = "i"}, from = first;
+	bool round = after && strlen(after) == SESSION_ID_BYTES;
+	if (round) {
+		past[0] = 'i';
+		memcpy(past + 1, after, SESSION_ID_BYTES);
+		past[1 + SESSION_ID_BYTES] = '\0'; /* "i" sid NUL sorts just after "i" sid */
+		from = (MDB_val){.mv_size = sizeof(past), .mv_data = past};
 	}
+	int n = 0;
+	int err = walk_due(txn, s, c, from, NULL, lim, now_ms, every_ms, out, &n, max);
+	if (err == RSD_OK && round)
+		err = walk_due(txn, s, c, first, &from, lim, now_ms, every_ms, out, &n, max);
 	mdb_cursor_close(c);
-	return rc == 0 || rc == MDB_NOTFOUND ? n : -1;
+	return err ? -1 : n;
 }
 
 /* What the IdP said of session who.sid (SESSION_IDP_CHECKED): its role, resort and name as
@@ -389,6 +427,8 @@ static int apply_idp_checked(struct writer_txn *wt, struct session_cmd *sc)
 	MDB_val v;
 	struct session_hdr h;
 	struct principal old;
+	if (sc->idp_forget) /* the session is no longer checked: it ended, or cannot be */
+		return idp_del(wt->txn, wt->store, sc->who.sid);
 	int err = session_get(wt->txn, wt->store, sc->who.sid, &v);
 	if (err == RSD_ENOTFOUND)
 		return idp_del(wt->txn, wt->store, sc->who.sid);
@@ -400,16 +440,6 @@ static int apply_idp_checked(struct writer_txn *wt, struct session_cmd *sc)
 	MDB_val k = idp_key(kb, sc->who.sid), iv;
 	if ((err = store_err(mdb_get(wt->txn, wt->store->sessions, &k, &iv))))
 		return err == RSD_ENOTFOUND ? RSD_OK : err;
-	char token[IDP_REFRESH_TOKEN_BYTES_MAX + 1];
-	const char *next = sc->idp_token;
-	if (next == NULL) { /* the IdP keeps the token it had */
-		size_t n = iv.mv_size - 8 < IDP_REFRESH_TOKEN_BYTES_MAX
-				   ? iv.mv_size - 8
-				   : IDP_REFRESH_TOKEN_BYTES_MAX;
-		memcpy(token, (const char *)iv.mv_data + 8, n);
-		token[n] = '\0';
-		next = token;
-	}
 	if (sc->profile && (old.role != sc->who.role || strcmp(old.resort, sc->who.resort) != 0 ||
 			    strcmp(old.name, sc->who.name) != 0)) {
 		h.role = (uint8_t)sc->who.role;
@@ -429,7 +459,18 @@ static int apply_idp_checked(struct writer_txn *wt, struct session_cmd *sc)
 		if ((err = writer_emit_json(wt, EVENT_PROFILE_UPDATED, p)))
 			return err;
 	}
-	err = idp_put(wt->txn, wt->store, sc->who.sid, sc->now_ms, next);
+	if (sc->idp_token)
+		return idp_put(wt->txn, wt->store, sc->who.sid, sc->now_ms, sc->idp_token);
+	/* The IdP keeps the token it had: copied out first (iv points into the map, which the
+	 * put may change). The session's put above leaves the 'i' record where it is. */
+	if ((err = store_err(mdb_get(wt->txn, wt->store->sessions, &k, &iv))))
+		return err;
+	char token[IDP_REFRESH_TOKEN_BYTES_MAX + 1];
+	size_t n = iv.mv_size - 8 < IDP_REFRESH_TOKEN_BYTES_MAX ? iv.mv_size - 8
+								: IDP_REFRESH_TOKEN_BYTES_MAX;
+	memcpy(token, (const char *)iv.mv_data + 8, n);
+	token[n] = '\0';
+	err = idp_put(wt->txn, wt->store, sc->who.sid, sc->now_ms, token);
 	OPENSSL_cleanse(token, sizeof(token));
 	return err;
 }
@@ -763,7 +804,8 @@ int session_expire(MDB_txn *txn, struct store *s, uint8_t kind, const void *id, 
 		/* Unreadable: it goes all the same (its index entry, unfindable, stays), or the
 		 * sweeper would stop at it for good. */
 		logger_log(LOGGER_WARN, "session %s: unreadable record removed at its end", sid);
-		return store_err(mdb_del(txn, s->sessions, &sk, NULL));
+		rc = mdb_del(txn, s->sessions, &sk, NULL);
+		return rc ? store_err(rc) : idp_del(txn, s, sid);
 	}
 	MDB_val uk = user_index_key(kb, who.sub, sid);
 	rc = mdb_del(txn, s->sessions, &uk, NULL);

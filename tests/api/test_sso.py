@@ -659,8 +659,9 @@ def wait_for(fetch, done, deadline_s=20):
 
 def test_sso_sessions_follow_the_idp(make_server, tmp_path):
     """With oidc_recheck_s each SSO session's sign-in is asked about again with the IdP's
-    refresh token: group changes reach the live session (same access token, no new login),
-    a grant the IdP ended revokes the session, and an IdP that is down changes nothing.
+    refresh token: group changes reach the live session (its refresh answers with the new
+    role, no new login), a grant the IdP ended revokes a staff session and only stops the
+    checks of a guest's, and an IdP that is down changes nothing.
     A provider of its own: the test changes its accounts."""
     op = OidcProvider(tmp_path / "idp-recheck")
     op.start()
@@ -668,6 +669,7 @@ def test_sso_sessions_follow_the_idp(make_server, tmp_path):
         srv = sso_server(make_server, op, args=[*oidc_args(op), "--oidc-recheck-s", "1"])
         staff, _ = sso_login(srv, op, "staff1")
         guest, _ = sso_login(srv, op, "guest1")
+        manager, _ = sso_login(srv, op, "manager1")
         assert whoami(srv, staff["access_token"])["role"] == "staff"
         s = op.session()
 
@@ -718,24 +720,36 @@ def test_sso_sessions_follow_the_idp(make_server, tmp_path):
                     staff["access_token"]), 403)
         assert whoami(srv, guest["access_token"])["role"] == "guest"  # untouched
 
-        # The IdP ends staff1's grants: the session is revoked, its refresh token refused;
-        # guest1's session is untouched.
-        r = s.post(op.url("/__test/revoke"), json={"account": "staff1"}, timeout=10)
+        # The IdP ends manager1's grants: staff sessions end with them (the user disabled or
+        # signed out there); its refresh token is refused; other sessions are untouched.
+        r = s.post(op.url("/__test/revoke"), json={"account": "manager1"}, timeout=10)
         assert r.status_code == 200 and r.json()["revoked"] > 0, r.text
-        r = wait_for(lambda: me(staff), lambda r: r.status_code == 401)
+        r = wait_for(lambda: me(manager), lambda r: r.status_code == 401)
         problem(r, 401)
         r = req(srv, "POST", "/auth/token", headers=form,
                 data=urlencode({"grant_type": "refresh_token",
-                                "refresh_token": staff["refresh_token"]}))
+                                "refresh_token": manager["refresh_token"]}))
         assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text
         assert any("revoked" in line and "idp recheck" in line for line in srv.logs), \
             srv.logs[-5:]
         assert whoami(srv, guest["access_token"])["role"] == "guest"
 
-        # The IdP down: rounds come and go, the guest's session keeps working.
+        # The IdP ends staff1's grant, now a guest's: a guest's session is not ended for it
+        # (a guest's sign-in running out at the IdP is no reason to sign the booking app
+        # out), it is only no longer asked about.
+        r = s.post(op.url("/__test/revoke"), json={"account": "staff1"}, timeout=10)
+        assert r.status_code == 200 and r.json()["revoked"] > 0, r.text
+        wait_for(lambda: sum("no longer checked" in line for line in srv.logs),
+                 lambda n: n >= 1)
+        assert any("no longer checked" in line for line in srv.logs), srv.logs[-5:]
+        time.sleep(1.5)
+        assert whoami(srv, staff["access_token"])["role"] == "guest"
+
+        # The IdP down: rounds come and go, guest1's session (still checked) keeps working.
         op.stop()
         wait_for(lambda: sum("not checked" in line for line in srv.logs), lambda n: n >= 2)
         assert sum("not checked" in line for line in srv.logs) >= 2, srv.logs[-5:]
         assert whoami(srv, guest["access_token"])["role"] == "guest"
+        assert whoami(srv, staff["access_token"])["role"] == "guest"
     finally:
         op.close()

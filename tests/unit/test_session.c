@@ -963,14 +963,20 @@ static struct login login_idp(struct fixture *fx, const char *sub, const char *i
 	return l;
 }
 
-/* The sessions due a check at now_ms (up to 8). */
-static int due(struct fixture *fx, uint64_t now_ms, struct session_idp_check out[8])
+/* The sessions due a check at now_ms: up to max (at most 8), the walk starting after after. */
+static int due_from(struct fixture *fx, uint64_t now_ms, const char *after, int max,
+		    struct session_idp_check out[8])
 {
 	MDB_txn *txn;
 	assert_int_equal(mdb_txn_begin(fx->store.env, NULL, MDB_RDONLY, &txn), 0);
-	int n = session_idp_due(txn, &fx->store, &fx->lim, now_ms, EVERY_MS, out, 8);
+	int n = session_idp_due(txn, &fx->store, &fx->lim, now_ms, EVERY_MS, after, out, max);
 	mdb_txn_abort(txn);
 	return n;
+}
+
+static int due(struct fixture *fx, uint64_t now_ms, struct session_idp_check out[8])
+{
+	return due_from(fx, now_ms, NULL, 8, out);
 }
 
 /* The IdP answered for sid at now_ms: role etc. when it sent claims, next when it rotated. */
@@ -988,6 +994,18 @@ static int idp_checked(struct fixture *fx, const char *sid, bool claims, enum ro
 		cJSON_AddStringToObject(sc.profile, "role", session_role_name(role));
 	}
 	sc.idp_token = next ? strdup(next) : NULL;
+	int err = writer_run(fx->writer, &sc.cmd);
+	session_cmd_release(&sc);
+	return err;
+}
+
+/* The recheck gave up on sid (it ended, or the IdP's grant cannot be followed). */
+static int idp_forget(struct fixture *fx, const char *sid, uint64_t now_ms)
+{
+	struct session_cmd sc;
+	session_cmd_init(&sc, SESSION_IDP_CHECKED, now_ms);
+	snprintf(sc.who.sid, sizeof(sc.who.sid), "%s", sid);
+	sc.idp_forget = true;
 	int err = writer_run(fx->writer, &sc.cmd);
 	session_cmd_release(&sc);
 	return err;
@@ -1047,13 +1065,54 @@ static void test_idp_part_of_sso_sessions(void **state)
 	assert_int_equal(entries(fx, fx->store.sessions), 4);
 	assert_int_equal(check(fx, a.sid, NULL, t2 + 3, NULL), RSD_EAUTH);
 
-	/* A session that runs out is not due, and the sweeper removes its IdP part. */
+	/* A session that runs out is due as ended, and the sweeper removes its IdP part. */
 	struct login b = login_idp(fx, "u_bob", "idp-rt-b", t2);
 	assert_int_equal(entries(fx, fx->store.sessions), 7);
-	assert_int_equal(due(fx, t2 + MAX_MS, out), 0); /* past its end */
+	assert_int_equal(due(fx, t2 + MAX_MS, out), 1); /* past its end */
+	assert_true(out[0].ended);
+	assert_string_equal(out[0].who.sid, b.sid);
 	sweep(fx, t2 + MAX_MS); /* every session here has ended: nothing of them stays */
 	assert_int_equal(check(fx, b.sid, NULL, t2 + 1, NULL), RSD_EAUTH);
 	assert_int_equal(entries(fx, fx->store.sessions), 0);
+}
+
+static int cmp_sid(const void *a, const void *b)
+{
+	return strcmp(((const struct login *)a)->sid, ((const struct login *)b)->sid);
+}
+
+/* The walk goes round from where the last one stopped, so sessions the IdP cannot answer
+ * for never keep the others waiting; one that ran out of time comes back as ended. */
+static void test_idp_due_goes_round_and_names_ended_sessions(void **state)
+{
+	struct fixture *fx = *state;
+	struct login l[3] = {login_idp(fx, "u_a", "rt-a", T0), login_idp(fx, "u_b", "rt-b", T0),
+			     login_idp(fx, "u_c", "rt-c", T0)};
+	qsort(l, 3, sizeof(l[0]), cmp_sid); /* the walk's order */
+	struct session_idp_check out[8];
+	uint64_t t = T0 + EVERY_MS;
+	assert_int_equal(due_from(fx, t, NULL, 2, out), 2);
+	assert_string_equal(out[0].who.sid, l[0].sid);
+	assert_string_equal(out[1].who.sid, l[1].sid);
+	assert_int_equal(due_from(fx, t, l[1].sid, 2, out), 2); /* the third, then round */
+	assert_string_equal(out[0].who.sid, l[2].sid);
+	assert_string_equal(out[1].who.sid, l[0].sid);
+	assert_int_equal(due_from(fx, t, l[2].sid, 8, out), 3); /* each once */
+	assert_string_equal(out[0].who.sid, l[0].sid);
+	assert_string_equal(out[2].who.sid, l[2].sid);
+	assert_false(out[0].ended);
+
+	/* Idle past its limit: ended, and what the recheck then drops goes for good. */
+	uint64_t idle = T0 + IDLE_MS;
+	assert_int_equal(due(fx, idle, out), 3);
+	assert_true(out[0].ended && out[1].ended && out[2].ended);
+	assert_string_equal(out[0].token, ""); /* an ended session's token is not handed out */
+	size_t before = entries(fx, fx->store.sessions);
+	assert_int_equal(idp_forget(fx, l[0].sid, idle), RSD_OK);
+	assert_int_equal(entries(fx, fx->store.sessions), before - 1);
+	assert_int_equal(due(fx, idle, out), 2);
+	assert_int_equal(idp_forget(fx, l[0].sid, idle), RSD_OK); /* again: nothing to drop */
+	assert_int_equal(entries(fx, fx->store.sessions), before - 1);
 }
 
 int main(int argc, char **argv)
@@ -1081,6 +1140,7 @@ int main(int argc, char **argv)
 		T(test_login_failed_audit),
 		T(test_audit_trail),
 		T(test_idp_part_of_sso_sessions),
+		T(test_idp_due_goes_round_and_names_ended_sessions),
 		cmocka_unit_test(test_user_name_ok),
 	};
 #undef T
