@@ -72,9 +72,10 @@ struct login {
 	char cookie[SESSION_TOKEN_BYTES + 1];
 };
 
-/* Logs sub in at now_ms; user names the local user of a password login ("" for OIDC). */
-static int login_as(struct fixture *fx, const char *sub, enum role role, const char *user,
-		    uint64_t now_ms, struct login *out)
+/* Logs sub in at now_ms; user names the local user of a password login ("" for OIDC);
+ * idp_token: the IdP's refresh token the session keeps, or NULL. */
+static int login_with(struct fixture *fx, const char *sub, enum role role, const char *user,
+		      const char *idp_token, uint64_t now_ms, struct login *out)
 {
 	struct session_cmd sc;
 	session_cmd_init(&sc, SESSION_LOGIN, now_ms);
@@ -92,10 +93,17 @@ static int login_as(struct fixture *fx, const char *sub, enum role role, const c
 	session_hash(out->token, sc.token_hash);
 	session_hash(out->cookie, sc.cookie_hash);
 	sc.access = strdup("access-login");
+	sc.idp_token = idp_token ? strdup(idp_token) : NULL;
 	snprintf(out->sid, sizeof(out->sid), "%s", sc.who.sid);
 	int err = writer_run(fx->writer, &sc.cmd);
 	session_cmd_release(&sc);
 	return err;
+}
+
+static int login_as(struct fixture *fx, const char *sub, enum role role, const char *user,
+		    uint64_t now_ms, struct login *out)
+{
+	return login_with(fx, sub, role, user, NULL, now_ms, out);
 }
 
 static struct login login(struct fixture *fx, const char *sub, uint64_t now_ms)
@@ -938,28 +946,12 @@ static void test_user_name_ok(void **state)
 
 #define EVERY_MS (5 * 60 * 1000ull) /* within IDLE_MS: a check is no use of the session */
 
-/* An SSO login that kept the IdP's refresh token idp_token. */
+/* An SSO login of a staff member that kept the IdP's refresh token idp_token. */
 static struct login login_idp(struct fixture *fx, const char *sub, const char *idp_token,
 			      uint64_t now_ms)
 {
-	struct session_cmd sc;
 	struct login l;
-	session_cmd_init(&sc, SESSION_LOGIN, now_ms);
-	sc.lim = fx->lim;
-	snprintf(sc.who.sub, sizeof(sc.who.sub), "%s", sub);
-	session_new_id(sc.who.sid);
-	sc.who.role = ROLE_STAFF;
-	snprintf(sc.who.resort, sizeof(sc.who.resort), "%s", "rs_alpine");
-	snprintf(sc.who.name, sizeof(sc.who.name), "Name of %s", sub);
-	snprintf(sc.via, sizeof(sc.via), "%s", "oidc");
-	session_new_token(l.token);
-	session_new_token(l.cookie);
-	session_hash(l.token, sc.token_hash);
-	session_hash(l.cookie, sc.cookie_hash);
-	sc.idp_token = strdup(idp_token);
-	snprintf(l.sid, sizeof(l.sid), "%s", sc.who.sid);
-	assert_int_equal(writer_run(fx->writer, &sc.cmd), RSD_OK);
-	session_cmd_release(&sc);
+	assert_int_equal(login_with(fx, sub, ROLE_STAFF, "", idp_token, now_ms, &l), RSD_OK);
 	return l;
 }
 
