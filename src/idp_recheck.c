@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "limits_rsd.h"
 #include "logger.h"
@@ -31,6 +32,19 @@ static struct {
 	char last_sid[SESSION_ID_BYTES + 1]; /* where the last round stopped (round robin) */
 } recheck = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* writer_run, again a few times while the queue is full: a rotated IdP token that is not
+ * stored is lost, and the IdP would read the spent one at the next round as theft. */
+static int run(struct command *cmd)
+{
+	int err = RSD_EBUSY;
+	for (int i = 0; i < 5 && err == RSD_EBUSY; i++) {
+		if (i)
+			usleep(100000);
+		err = writer_run(recheck.writer, cmd);
+	}
+	return err;
+}
+
 /* Revokes who.sid: the IdP ended the sign-in it came from. True when committed. */
 static bool end_session(const struct principal *who, const char *why)
 {
@@ -38,7 +52,7 @@ static bool end_session(const struct principal *who, const char *why)
 	session_cmd_init(&sc, SESSION_REVOKE, rsd_now_ms());
 	snprintf(sc.who.sid, sizeof(sc.who.sid), "%s", who->sid);
 	snprintf(sc.by, sizeof(sc.by), "idp");
-	int err = writer_run(recheck.writer, &sc.cmd);
+	int err = run(&sc.cmd);
 	if (err)
 		logger_log(LOGGER_ERROR, "idp recheck: cannot revoke session %s: %s", who->sid,
 			   sc.cmd.fail.detail);
@@ -56,7 +70,7 @@ static bool forget_session(const struct principal *who, const char *why)
 	session_cmd_init(&sc, SESSION_IDP_CHECKED, rsd_now_ms());
 	snprintf(sc.who.sid, sizeof(sc.who.sid), "%s", who->sid);
 	sc.idp_forget = true;
-	int err = writer_run(recheck.writer, &sc.cmd);
+	int err = run(&sc.cmd);
 	if (err)
 		logger_log(LOGGER_ERROR, "idp recheck: session %s: %s", who->sid,
 			   sc.cmd.fail.detail);
@@ -89,7 +103,7 @@ static bool confirm_session(const struct principal *who, cJSON *claims, char *ne
 		memcpy(sc.who.resort, now.resort, sizeof(sc.who.resort));
 		memcpy(sc.who.name, now.name, sizeof(sc.who.name));
 	}
-	int err = writer_run(recheck.writer, &sc.cmd);
+	int err = run(&sc.cmd);
 	if (err)
 		logger_log(LOGGER_ERROR, "idp recheck: session %s: the IdP's answer is lost: %s",
 			   who->sid, sc.cmd.fail.detail);
@@ -111,11 +125,12 @@ static bool check_one(struct session_idp_check *c)
 	bool done = false;
 	if (err == RSD_OK)
 		done = confirm_session(&c->who, claims, next); /* takes next */
-	else if (err == RSD_EAUTH && c->who.role >= ROLE_STAFF)
+	else if ((err == RSD_EAUTH || err == RSD_EINVAL) && c->who.role >= ROLE_STAFF)
+		/* Staff fail closed: the grant ended, or can no longer be followed. */
 		done = end_session(&c->who, f.detail);
 	else if (err == RSD_EAUTH || err == RSD_EINVAL)
 		/* A guest's sign-in running out at the IdP (its own session's lifetime) is no
-		 * reason to end the booking app's session here; staff sign in again. */
+		 * reason to end the booking app's session here. */
 		done = forget_session(&c->who, f.detail);
 	else /* unreachable or passing: asked again next round */
 		logger_log(LOGGER_INFO, "idp recheck: session %s not checked: %s", c->who.sid,

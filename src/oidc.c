@@ -170,6 +170,7 @@ static int read_response(SSL *ssl, struct https_resp *out, struct rsd_fail *f)
 	for (;;) {
 		if (n + 4096 > cap) {
 			if (cap >= OIDC_BODY_BYTES_MAX) {
+				OPENSSL_cleanse(buf, n);
 				free(buf);
 				return rsd_failf(f, RSD_EUPSTREAM, "",
 						 "the IdP's answer is too large");
@@ -185,6 +186,7 @@ static int read_response(SSL *ssl, struct https_resp *out, struct rsd_fail *f)
 	char *end = strstr(buf, "\r\n\r\n");
 	int status = 0;
 	if (end == NULL || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+		OPENSSL_cleanse(buf, n);
 		free(buf);
 		return rsd_failf(f, RSD_EUPSTREAM, "", "the IdP's answer is not HTTP");
 	}
@@ -494,8 +496,10 @@ static int token_call(struct oidc *o, char *form, size_t cap, cJSON **doc, int *
 {
 	*doc = NULL;
 	int err = discover(o, f);
-	if (err)
+	if (err) {
+		OPENSSL_cleanse(form, cap);
 		return err;
+	}
 	char token_url[1024], basic[820] = "";
 	pthread_mutex_lock(&o->mu);
 	snprintf(token_url, sizeof(token_url), "%s", o->token_endpoint);
