@@ -18,6 +18,9 @@
 #ifndef RSD_IDP_RECHECK_H
 #define RSD_IDP_RECHECK_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "auth.h"
 #include "config.h"
 #include "oidc.h"
@@ -29,5 +32,17 @@ void idp_recheck_start(struct store *s, struct writer *w, struct oidc *o, struct
 		       const struct config *c);
 /* Stops it (a call to the IdP in flight ends first: its own timeout). Safe when not started. */
 void idp_recheck_stop(void);
+
+/* What the checks came to since start (/metrics). running: the thread was started. */
+struct idp_recheck_stats {
+	bool running;
+	uint64_t confirmed; /* the IdP answered for the grant; claims, if any, applied */
+	uint64_t revoked;   /* staff sessions ended: the grant ended or cannot be followed */
+	uint64_t dropped;   /* guest sessions no longer checked, for the same reasons */
+	uint64_t failed;    /* not asked (unreachable, other answers) or not stored */
+	uint64_t
+		bad_id_tokens; /* refreshed id_tokens that did not hold (roles left as they were) */
+};
+void idp_recheck_stats_get(struct idp_recheck_stats *out);
 
 #endif

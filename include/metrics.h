@@ -25,6 +25,8 @@ void metrics_request(struct metrics *m, int worker, int route_index, unsigned me
 		     int status, uint64_t duration_ns);
 
 /* Gauges read at scrape time from the other modules. */
+struct idp_recheck_stats;
+
 struct metrics_gauges {
 	uint64_t in_flight;
 	uint64_t connections_open;
@@ -40,6 +42,7 @@ struct metrics_gauges {
 	int idp_reachable; /* 1, 0, or -1: not known yet */
 	uint64_t idp_failures;
 	uint64_t idp_checked_ms;
+	const struct idp_recheck_stats *recheck; /* NULL: SSO sessions are not checked again */
 };
 
 /* Renders everything as Prometheus text; *out is malloc'ed, the caller frees. */

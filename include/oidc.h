@@ -70,9 +70,9 @@ int oidc_exchange(struct oidc *o, const char *code, const char *verifier, const 
 
 /* Asks the IdP whether a sign-in still holds: the refresh_token grant. *claims: a new
  * id_token's verified claims, or NULL when the IdP sent none or one that does not hold
- * (logged; the grant holds all the same). *next: the IdP's next refresh token (malloc'd),
- * NULL when it keeps the old. Errors: RSD_EAUTH (invalid_grant: the IdP ended the grant),
- * RSD_EINVAL (the grant holds but its next refresh token is too long to keep),
+ * (then f says why, and the answer is RSD_OK all the same: the grant holds). *next: the IdP's next
+ * refresh token (malloc'd), NULL when it keeps the old. Errors: RSD_EAUTH (invalid_grant: the IdP
+ * ended the grant), RSD_EINVAL (the grant holds but its next refresh token is too long to keep),
  * RSD_EUPSTREAM (unreachable, not JSON, another refusal, resortd's credentials refused). */
 int oidc_refresh(struct oidc *o, const char *refresh_token, cJSON **claims, char **next,
 		 struct rsd_fail *f);

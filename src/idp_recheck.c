@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@ static struct {
 	struct auth *auth;
 	uint64_t every_ms;
 	char last_sid[SESSION_ID_BYTES + 1]; /* where the last round stopped (round robin) */
+	_Atomic bool running;
+	_Atomic uint64_t confirmed, revoked, dropped, failed, bad_id_tokens;
 } recheck = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* writer_run, again a few times while the queue is full: a rotated IdP token that is not
@@ -123,6 +126,13 @@ static bool check_one(struct session_idp_check *c)
 	int err = oidc_refresh(recheck.oidc, c->token, &claims, &next, &f);
 	OPENSSL_cleanse(c->token, sizeof(c->token));
 	bool done = false;
+	if (err == RSD_OK && f.detail[0]) { /* the grant holds; its id_token does not */
+		logger_log(LOGGER_WARN,
+			   "idp recheck: session %s: the IdP's id_token does not hold,"
+			   " its role is left as it is: %s",
+			   c->who.sid, f.detail);
+		atomic_fetch_add(&recheck.bad_id_tokens, 1);
+	}
 	if (err == RSD_OK)
 		done = confirm_session(&c->who, claims, next); /* takes next */
 	else if ((err == RSD_EAUTH || err == RSD_EINVAL) && c->who.role >= ROLE_STAFF)
@@ -136,6 +146,11 @@ static bool check_one(struct session_idp_check *c)
 		logger_log(LOGGER_INFO, "idp recheck: session %s not checked: %s", c->who.sid,
 			   f.detail);
 	cJSON_Delete(claims);
+	_Atomic uint64_t *count = !done			      ? &recheck.failed
+				  : err == RSD_OK	      ? &recheck.confirmed
+				  : c->who.role >= ROLE_STAFF ? &recheck.revoked
+							      : &recheck.dropped;
+	atomic_fetch_add(count, 1);
 	return done;
 }
 
@@ -221,6 +236,7 @@ void idp_recheck_start(struct store *s, struct writer *w, struct oidc *o, struct
 		rsd_fatal("cannot start the IdP recheck thread");
 	pthread_setname_np(recheck.thread, "rsd-idp-recheck");
 	recheck.started = true;
+	atomic_store(&recheck.running, true);
 }
 
 void idp_recheck_stop(void)
@@ -234,4 +250,14 @@ void idp_recheck_stop(void)
 	pthread_join(recheck.thread, NULL);
 	pthread_cond_destroy(&recheck.cv);
 	recheck.started = false;
+}
+
+void idp_recheck_stats_get(struct idp_recheck_stats *out)
+{
+	out->running = atomic_load(&recheck.running);
+	out->confirmed = atomic_load(&recheck.confirmed);
+	out->revoked = atomic_load(&recheck.revoked);
+	out->dropped = atomic_load(&recheck.dropped);
+	out->failed = atomic_load(&recheck.failed);
+	out->bad_id_tokens = atomic_load(&recheck.bad_id_tokens);
 }

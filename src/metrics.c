@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "booking.h"
+#include "idp_recheck.h"
 #include "projector.h"
 #include "router.h"
 #include "saga.h"
@@ -248,6 +249,24 @@ static void render_idp(struct text *t, const struct metrics_gauges *g)
 	      "Calls to the identity provider and probes of it that failed.", g->idp_failures);
 	gauge(t, "resortd_idp_last_check_seconds", "gauge",
 	      "Unix time the last call or probe ended (0: none yet).", g->idp_checked_ms / 1000);
+	const struct idp_recheck_stats *r = g->recheck;
+	if (r == NULL || !r->running)
+		return;
+	put(t, "# HELP resortd_idp_rechecks_total SSO sessions asked about again with the "
+	       "identity provider, by outcome.\n# TYPE resortd_idp_rechecks_total counter\n");
+	const struct {
+		const char *outcome;
+		uint64_t n;
+	} rows[] = {{"confirmed", r->confirmed},
+		    {"revoked", r->revoked},
+		    {"dropped", r->dropped},
+		    {"failed", r->failed}};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		put(t, "resortd_idp_rechecks_total{outcome=\"%s\"} %llu\n", rows[i].outcome,
+		    (unsigned long long)rows[i].n);
+	gauge(t, "resortd_idp_recheck_bad_id_tokens_total", "counter",
+	      "Refreshed id_tokens that did not hold (the session's role was left as it was).",
+	      r->bad_id_tokens);
 }
 
 void metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out, size_t *len)

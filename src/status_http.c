@@ -9,6 +9,7 @@
 
 #include "booking.h"
 #include "http.h"
+#include "idp_recheck.h"
 #include "metrics.h"
 #include "oidc.h"
 #include "saga.h"
@@ -118,6 +119,9 @@ void status_http_metrics(struct http_req *req)
 		g.idp_failures = os.failures;
 		g.idp_checked_ms = os.checked_ms;
 	}
+	struct idp_recheck_stats rs;
+	idp_recheck_stats_get(&rs);
+	g.recheck = &rs;
 	char *text;
 	size_t len;
 	metrics_render(srv->metrics, &g, &text, &len);

@@ -751,5 +751,14 @@ def test_sso_sessions_follow_the_idp(make_server, tmp_path):
         assert sum("not checked" in line for line in srv.logs) >= 2, srv.logs[-5:]
         assert whoami(srv, guest["access_token"])["role"] == "guest"
         assert whoami(srv, staff["access_token"])["role"] == "guest"
+
+        # /metrics counts what the checks came to.
+        text = req(srv, "GET", "/metrics").text
+        counts = {o: float(line.split()[-1]) for o in ("confirmed", "revoked", "dropped", "failed")
+                  for line in text.splitlines()
+                  if line.startswith(f'resortd_idp_rechecks_total{{outcome="{o}"}}')}
+        assert counts["confirmed"] >= 3 and counts["revoked"] == 1, counts
+        assert counts["dropped"] == 1 and counts["failed"] >= 2, counts
+        assert "resortd_idp_recheck_bad_id_tokens_total 0" in text.splitlines(), text
     finally:
         op.close()
