@@ -36,8 +36,8 @@ void status_http_health(struct http_req *req)
 }
 
 /* The IdP is shown but does not make the server unready: local sign-in and the sessions
- * already made go on without it. */
-static void add_idp(cJSON *checks, struct oidc *o)
+ * already made go on without it. Why it failed is for admins only (details). */
+static void add_idp(cJSON *checks, struct oidc *o, bool details)
 {
 	struct oidc_status os;
 	oidc_status_get(o, &os);
@@ -50,7 +50,7 @@ static void add_idp(cJSON *checks, struct oidc *o)
 		rsd_time_format(os.checked_ms, at, sizeof(at));
 		cJSON_AddStringToObject(checks, "idp_checked_at", at);
 	}
-	if (os.error[0])
+	if (details && os.error[0])
 		cJSON_AddStringToObject(checks, "idp_error", os.error);
 }
 
@@ -78,10 +78,13 @@ void status_http_ready(struct http_req *req)
 	cJSON_AddStringToObject(checks, "lmdb", lmdb_ok ? "ok" : "failing");
 	cJSON_AddStringToObject(checks, "sqlite", sqlite_ok ? "ok" : "failing");
 	cJSON_AddStringToObject(checks, "projector", ps.stuck ? "stuck" : "ok");
-	if (ps.last_error[0])
+	/* Error texts name files, hosts and SQL: for a signed-in admin, not for anyone who can
+	 * reach the port (load balancers and systemd need only the status). */
+	bool details = http_req_who(req)->role >= ROLE_ADMIN;
+	if (details && ps.last_error[0])
 		cJSON_AddStringToObject(checks, "projector_error", ps.last_error);
 	if (srv->oidc)
-		add_idp(checks, srv->oidc);
+		add_idp(checks, srv->oidc, details);
 	http_header_add(req, "Cache-Control", "no-store");
 	http_reply_json(req, ready ? 200 : 503, body);
 	cJSON_Delete(body);

@@ -461,6 +461,11 @@ def test_failing_projector_backs_off_and_recovers(make_server):
         ready = s.get("/readyz")
         assert ready.status_code == 503
         assert "refusing resorts" in ready.json()["checks"]["projector_error"]
+        # The error's text is for admins; anyone else sees the verdict only.
+        anonymous = s.get("/readyz", auth=False)
+        assert anonymous.status_code == 503, anonymous.text
+        assert anonymous.json()["checks"]["projector"] == "stuck", anonymous.text
+        assert "projector_error" not in anonymous.json()["checks"], anonymous.text
     finally:
         db.execute("DROP TRIGGER no_resorts")
         db.close()

@@ -527,8 +527,9 @@ def test_sso_not_configured_is_a_clear_404(make_server):
 # ---------------------------------------------------------------- the IdP's status
 
 def idp_status(srv):
-    """(/readyz's status code, its checks, /metrics' resortd_idp_* lines as a dict)."""
-    r = req(srv, "GET", "/readyz")
+    """(/readyz's status code, its checks as an admin sees them, /metrics' resortd_idp_*
+    lines as a dict)."""
+    r = req(srv, "GET", "/readyz", headers=srv.headers)
     text = req(srv, "GET", "/metrics").text
     metrics = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
                if line.startswith("resortd_idp_")}
@@ -561,6 +562,8 @@ def test_readyz_and_metrics_follow_the_idp_probe(make_server, tmp_path):
         code, checks, metrics = wait_idp(srv, "unreachable")
         assert code == 200, checks  # the IdP being down leaves the server ready
         assert "cannot be reached" in checks["idp_error"], checks
+        anonymous = req(srv, "GET", "/readyz").json()["checks"]
+        assert anonymous["idp"] == "unreachable" and "idp_error" not in anonymous, anonymous
         assert metrics["resortd_idp_up"] == 0 and metrics["resortd_idp_failures_total"] >= 1
 
         op.start()
