@@ -250,6 +250,14 @@ static void start_hold(struct client *c)
 		hold_cmd_release(&c->hc);
 }
 
+/* Errors after which a client stops: the store is full or failing, the writer stopping, or
+ * too many of them (as the old one-thread-per-client loop did). */
+static bool give_up(const struct driver *d)
+{
+	return d->last_error == RSD_EFULL || d->last_error == RSD_EIO ||
+	       d->last_error == RSD_ESHUTDOWN || d->errors > 1000;
+}
+
 /* The hold is decided: a refusal ends this booking, a hold goes on to its confirm. */
 static void hold_done(struct client *c, bool stopping)
 {
@@ -264,7 +272,7 @@ static void hold_done(struct client *c, bool stopping)
 		else
 			fail_note(d, err ? err : hc->out.err, err ? &hc->cmd.fail : &hc->out.fail);
 		hold_cmd_release(hc);
-		if (stopping)
+		if (stopping || give_up(d))
 			c->idle = true;
 		else
 			start_hold(c);
@@ -314,9 +322,7 @@ static void booking_done(struct client *c, bool stopping)
 		lat_push(d, t2 - c->t0);
 	}
 	booking_cmd_release(bc);
-	bool give_up = d->last_error == RSD_EFULL || d->last_error == RSD_EIO ||
-		       d->last_error == RSD_ESHUTDOWN || d->errors > 1000;
-	if (stopping || give_up)
+	if (stopping || give_up(d))
 		c->idle = true;
 	else
 		start_hold(c);
