@@ -33,7 +33,7 @@ void idp_recheck_start(struct store *s, struct writer *w, struct oidc *o, struct
 /* Stops it (a call to the IdP in flight ends first: its own timeout). Safe when not started. */
 void idp_recheck_stop(void);
 
-/* What the checks came to since start (/metrics). running: the thread was started. */
+/* What the checks came to since start (/metrics). running: the thread runs. */
 struct idp_recheck_stats {
 	bool running;
 	uint64_t confirmed; /* the IdP answered for the grant; claims, if any, applied */

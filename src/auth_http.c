@@ -682,12 +682,12 @@ static void callback_ready(struct http_req *req, void *arg, bool woken)
 					&lc->sc.profile, &j->fail);
 	cJSON_Delete(j->claims);
 	/* The session keeps it to ask the IdP again (idp_recheck.h), unless nobody will. */
-	if (auth_config(http_req_server(req)->auth)->oidc_recheck_s > 0)
+	if (auth_config(http_req_server(req)->auth)->oidc_recheck_s > 0) {
 		lc->sc.idp_token = j->idp_token;
-	else if (j->idp_token)
+	} else if (j->idp_token) {
 		OPENSSL_cleanse(j->idp_token, strlen(j->idp_token));
-	if (lc->sc.idp_token == NULL)
 		free(j->idp_token);
+	}
 	j->idp_token = NULL;
 	if (j->err) {
 		session_cmd_release(&lc->sc);

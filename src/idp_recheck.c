@@ -21,7 +21,6 @@
 
 static struct {
 	pthread_t thread;
-	bool started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stopping; /* under mu */
@@ -31,7 +30,7 @@ static struct {
 	struct auth *auth;
 	uint64_t every_ms;
 	char last_sid[SESSION_ID_BYTES + 1]; /* where the last round stopped (round robin) */
-	_Atomic bool running;
+	_Atomic bool running;		     /* the thread was started and not yet stopped */
 	_Atomic uint64_t confirmed, revoked, dropped, failed, bad_id_tokens;
 } recheck = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -235,13 +234,12 @@ void idp_recheck_start(struct store *s, struct writer *w, struct oidc *o, struct
 	if (pthread_create(&recheck.thread, NULL, recheck_main, NULL) != 0)
 		rsd_fatal("cannot start the IdP recheck thread");
 	pthread_setname_np(recheck.thread, "rsd-idp-recheck");
-	recheck.started = true;
 	atomic_store(&recheck.running, true);
 }
 
 void idp_recheck_stop(void)
 {
-	if (!recheck.started)
+	if (!atomic_load(&recheck.running))
 		return;
 	pthread_mutex_lock(&recheck.mu);
 	recheck.stopping = true;
@@ -249,7 +247,7 @@ void idp_recheck_stop(void)
 	pthread_mutex_unlock(&recheck.mu);
 	pthread_join(recheck.thread, NULL);
 	pthread_cond_destroy(&recheck.cv);
-	recheck.started = false;
+	atomic_store(&recheck.running, false);
 }
 
 void idp_recheck_stats_get(struct idp_recheck_stats *out)
